@@ -1,0 +1,356 @@
+//! The command line: argument definitions (clap derive) and one handler per subcommand.
+//! Results go to stdout, messages and errors to stderr.
+
+pub mod output;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use futures::TryStreamExt;
+
+use crate::demo::{self, GenerateOptions};
+use crate::engine::{Engine, EngineError};
+use crate::ingest::{self, IngestError, IngestOptions};
+use crate::store::{table, EdsRecord, Store, StoreError};
+use output::Format;
+
+#[derive(Debug, Parser)]
+#[command(name = "traillake", version, about = "A local CloudTrail Lake: ingest CloudTrail trail files into event data stores and query them with CloudTrail Lake SQL.")]
+pub struct Cli {
+    /// Where event data stores live: a folder or s3://bucket/prefix.
+    #[arg(long, global = true, env = "TRAILLAKE_STORE", default_value = "./traillake-data")]
+    pub store: String,
+    /// More log output on stderr (-v info, -vv debug); TRAILLAKE_LOG takes an env-filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a sample organization trail, ingest it into the EDS "demo" and run investigations.
+    Demo(DemoArgs),
+    /// Write a generated trail (AWSLogs/... layout, gzip) without ingesting it; for benchmarks.
+    Generate(GenerateArgs),
+    /// Manage event data stores.
+    #[command(subcommand)]
+    Eds(EdsCommand),
+    /// Ingest trail files (files, folders, s3://bucket/prefix) into an event data store.
+    Ingest(IngestArgs),
+    /// Run a CloudTrail Lake SQL query.
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the sample trail.
+    #[arg(long, default_value = "./traillake-demo-trail")]
+    pub out: PathBuf,
+    /// Number of events to generate.
+    #[arg(long, default_value_t = 5000)]
+    pub events: u64,
+    /// Days of activity.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Last day of the trail (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-11-15")]
+    pub end_date: chrono::NaiveDate,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum InfoFormat {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EdsCommand {
+    /// Create an event data store; prints its id.
+    Create {
+        name: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+    /// List event data stores.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+    /// Show one event data store (by id, name or ARN).
+    Describe {
+        eds: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files, folders (walked recursively) or s3://bucket/prefix.
+    #[arg(required = true)]
+    pub sources: Vec<String>,
+    /// Event data store id, name or ARN (default: "default", created if absent).
+    #[arg(long)]
+    pub eds: Option<String>,
+    /// Summary as text (stderr) or JSON (stdout).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: InfoFormat,
+    /// No progress bar even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Decode threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL text (or use -f).
+    pub sql: Option<String>,
+    /// Read the SQL from a file.
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Write results to this file instead of stdout.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CliError {
+    /// 1 for problems with what the user asked, 2 for internal failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 1,
+            CliError::Engine(e) if e.is_user_error() => 1,
+            CliError::Store(StoreError::NotFound(_) | StoreError::NameTaken(_) | StoreError::Invalid(_)) => 1,
+            CliError::Ingest(IngestError::Source { .. } | IngestError::NotIngestible { .. }) => 1,
+            CliError::Ingest(IngestError::Store(StoreError::NotFound(_))) => 1,
+            _ => 2,
+        }
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for CliError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        CliError::Engine(e.into())
+    }
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> Result<i32, CliError> {
+    match cli.command {
+        Command::Generate(a) => {
+            let opts = GenerateOptions { events: a.events, days: a.days, end_date: a.end_date, seed: a.seed };
+            let r = demo::generate(&a.out, &opts)?;
+            eprintln!(
+                "wrote {} events in {} files to {} ({} JSON, {} gzip)",
+                r.events,
+                r.files,
+                a.out.display(),
+                ingest::human_bytes(r.json_bytes),
+                ingest::human_bytes(r.gzip_bytes)
+            );
+            Ok(0)
+        }
+        Command::Demo(a) => run_demo(&cli.store, a).await,
+        Command::Eds(cmd) => {
+            let store = Store::open(&cli.store)?;
+            run_eds(&store, cmd).await
+        }
+        Command::Ingest(a) => {
+            let store = Store::open(&cli.store)?;
+            let opts = IngestOptions { threads: a.threads, progress: !a.no_progress, ..Default::default() };
+            let report = ingest::ingest(&store, a.eds.as_deref(), &a.sources, opts).await?;
+            if report.quarantined_records > 20 {
+                eprintln!("… {} more quarantined records (see the quarantine file)", report.quarantined_records - 20);
+            }
+            match a.format {
+                InfoFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| CliError::Internal(e.to_string()))?)
+                }
+                InfoFormat::Table => eprintln!("{}", report.summary()),
+            }
+            Ok(report.exit_code())
+        }
+        Command::Query(a) => {
+            let sql = match (&a.sql, &a.file) {
+                (Some(s), None) => s.clone(),
+                (None, Some(f)) => std::fs::read_to_string(f)
+                    .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?,
+                (Some(_), Some(_)) => return Err(CliError::Usage("give the SQL as an argument or with -f, not both".into())),
+                (None, None) => return Err(CliError::Usage("no SQL given: `traillake query \"SELECT …\"` or `-f FILE.sql`".into())),
+            };
+            let store = Store::open(&cli.store)?;
+            let engine = Engine::open(&store).await?;
+            match &a.output {
+                Some(p) => {
+                    let mut f = io::BufWriter::new(std::fs::File::create(p)?);
+                    run_query(&engine, &sql, a.format, &mut f).await?;
+                    f.flush()?;
+                }
+                None => {
+                    let stdout = io::stdout();
+                    let mut out = stdout.lock();
+                    run_query(&engine, &sql, a.format, &mut out).await?;
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Runs one query and prints it; table output gets the "N rows · elapsed" footer.
+pub async fn run_query<W: Write>(engine: &Engine, sql: &str, format: Format, out: &mut W) -> Result<usize, CliError> {
+    let started = Instant::now();
+    let df = engine.query(sql).await?;
+    let batches: Vec<_> = df.execute_stream().await?.try_collect().await?;
+    let rows = batches.iter().map(|b| b.num_rows()).sum();
+    output::write_batches(out, format, &batches)?;
+    if format == Format::Table {
+        writeln!(out, "{}", output::footer(rows, started.elapsed()))?;
+    }
+    Ok(rows)
+}
+
+async fn run_eds(store: &Store, cmd: EdsCommand) -> Result<i32, CliError> {
+    match cmd {
+        EdsCommand::Create { name, format } => {
+            let rec = store.create_eds(&name).await?;
+            match format {
+                InfoFormat::Table => println!("{}", rec.id),
+                InfoFormat::Json => print_json(&rec)?,
+            }
+        }
+        EdsCommand::List { format } => {
+            let cat = store.catalog().await?;
+            match format {
+                InfoFormat::Json => print_json(&cat.event_data_stores)?,
+                InfoFormat::Table => {
+                    println!("{:<36}  {:<24}  {:<18}  CREATED", "ID", "NAME", "STATUS");
+                    for e in &cat.event_data_stores {
+                        println!(
+                            "{:<36}  {:<24}  {:<18}  {}",
+                            e.id,
+                            e.name,
+                            e.status,
+                            e.created_timestamp.format("%Y-%m-%d %H:%M:%S")
+                        );
+                    }
+                }
+            }
+        }
+        EdsCommand::Describe { eds, format } => {
+            let rec = store.resolve(&eds).await?;
+            let t = table::open(store, &rec).await?;
+            let fig = table::figures(&t)?;
+            match format {
+                InfoFormat::Json => {
+                    let mut v = serde_json::to_value(&rec).map_err(|e| CliError::Internal(e.to_string()))?;
+                    let f = serde_json::to_value(&fig).map_err(|e| CliError::Internal(e.to_string()))?;
+                    if let (Some(o), Some(fo)) = (v.as_object_mut(), f.as_object()) {
+                        o.extend(fo.clone());
+                    }
+                    print_json(&v)?
+                }
+                InfoFormat::Table => print_description(&rec, &fig),
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn print_description(rec: &EdsRecord, fig: &table::TableFigures) {
+    let rows = [
+        ("Id", rec.id.to_string()),
+        ("Name", rec.name.clone()),
+        ("Arn", rec.arn.clone()),
+        ("Status", rec.status.to_string()),
+        ("Created", rec.created_timestamp.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        ("RetentionPeriod", format!("{} days", rec.retention_period)),
+        ("TerminationProtection", rec.termination_protection_enabled.to_string()),
+        ("Events", fig.event_count.to_string()),
+        ("Size", ingest::human_bytes(fig.size_bytes)),
+        ("Files", fig.file_count.to_string()),
+        (
+            "EventDays",
+            match (&fig.first_day, &fig.last_day) {
+                (Some(a), Some(b)) => format!("{a} .. {b}"),
+                _ => "-".into(),
+            },
+        ),
+    ];
+    for (k, v) in rows {
+        println!("{k:<22} {v}");
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
+    println!("{}", serde_json::to_string_pretty(v).map_err(|e| CliError::Internal(e.to_string()))?);
+    Ok(())
+}
+
+async fn run_demo(store_spec: &str, a: DemoArgs) -> Result<i32, CliError> {
+    let store = Store::open(store_spec)?;
+    eprintln!("1/3 generating a sample organization trail ({} events over {} days) in {}", a.events, a.days, a.out.display());
+    let opts = GenerateOptions { events: a.events, days: a.days, ..Default::default() };
+    let g = demo::generate(&a.out, &opts)?;
+    eprintln!("    {} trail files, {} gzip", g.files, ingest::human_bytes(g.gzip_bytes));
+    let eds = match store.resolve("demo").await {
+        Ok(r) => r,
+        Err(StoreError::NotFound(_)) => store.create_eds("demo").await?,
+        Err(e) => return Err(e.into()),
+    };
+    eprintln!("2/3 ingesting into event data store \"demo\" ({})", eds.id);
+    let sources = vec![a.out.display().to_string()];
+    let report = ingest::ingest(&store, Some("demo"), &sources, IngestOptions { progress: true, ..Default::default() }).await?;
+    eprintln!("{}", report.summary());
+    eprintln!("3/3 investigating (CloudTrail Lake SQL, FROM the store's bare id as Lake writes it)\n");
+    let engine = Engine::open(&store).await?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    for (title, why, sql) in demo::INVESTIGATIONS {
+        let sql = sql.replace("{eds}", &eds.id.to_string());
+        writeln!(out, "== {title}\n   {why}\n   {sql}\n")?;
+        run_query(&engine, &sql, Format::Table, &mut out).await?;
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "Try your own: traillake --store {store_spec} query \"SELECT eventName, count(*) FROM {} GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"",
+        eds.id
+    )?;
+    Ok(0)
+}

@@ -1,0 +1,497 @@
+//! A deterministic generator of realistic CloudTrail trails: an organization trail over three
+//! accounts and three Regions in the `AWSLogs/...` key layout, gzip like CloudTrail delivers it.
+//! Background activity (reads, S3 data events, service calls, console sign-ins) surrounds
+//! planted incident scenarios that the demo's investigations find. The same generator, at any
+//! size, produces the benchmark trails.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use serde_json::{json, Value};
+
+pub const ORG_ID: &str = "o-a1b2c3d4e5";
+pub const MANAGEMENT_ACCOUNT: &str = "111111111111";
+pub const PROD_ACCOUNT: &str = "222222222222";
+pub const DEV_ACCOUNT: &str = "333333333333";
+const ACCOUNTS: [&str; 3] = [MANAGEMENT_ACCOUNT, PROD_ACCOUNT, DEV_ACCOUNT];
+const REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
+/// Where the planted attacker comes from.
+pub const ATTACKER_IP: &str = "203.0.113.50";
+pub const EXFIL_BUCKET: &str = "prod-customer-data";
+
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    pub events: u64,
+    pub days: u32,
+    /// The last day of the trail (UTC).
+    pub end_date: NaiveDate,
+    pub seed: u64,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self {
+            events: 5_000,
+            days: 7,
+            end_date: NaiveDate::from_ymd_opt(2026, 11, 15).unwrap_or_default(),
+            seed: 42,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GenerateReport {
+    pub files: u64,
+    pub events: u64,
+    pub json_bytes: u64,
+    pub gzip_bytes: u64,
+}
+
+/// SplitMix64: small, fast and deterministic across platforms.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+    fn uuid(&mut self) -> String {
+        let a = self.next();
+        let b = self.next();
+        let bytes: Vec<u8> = a.to_be_bytes().into_iter().chain(b.to_be_bytes()).collect();
+        let mut u = uuid::Builder::from_random_bytes(bytes.try_into().unwrap_or([0; 16])).into_uuid().to_string();
+        u.make_ascii_lowercase();
+        u
+    }
+    fn alnum(&mut self, n: usize) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        (0..n).map(|_| A[self.below(A.len() as u64) as usize] as char).collect()
+    }
+    fn upper(&mut self, n: usize) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        (0..n).map(|_| A[self.below(A.len() as u64) as usize] as char).collect()
+    }
+}
+
+/// An identity making calls.
+#[derive(Clone)]
+struct Actor {
+    identity: Value,
+    ip: String,
+    agent: &'static str,
+    account: &'static str,
+}
+
+const AGENTS: [&str; 6] = [
+    "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.79 exe/x86_64.amzn.2023 prompt/off command/ec2.describe-instances",
+    "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#6.1.79 md/arch#x86_64 lang/python#3.11.8 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.69",
+    "aws-sdk-go-v2/1.26.1 os/linux lang/go#1.22.1 md/GOOS#linux md/GOARCH#amd64 api/s3#1.53.1",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "terraform-provider-aws/5.44.0 (+https://registry.terraform.io) aws-sdk-go-v2/1.26.1",
+    "console.amazonaws.com",
+];
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn tls(rng: &mut Rng, host: &str) -> Value {
+    json!({
+        "tlsVersion": if rng.chance(0.9) { "TLSv1.3" } else { "TLSv1.2" },
+        "cipherSuite": if rng.chance(0.9) { "TLS_AES_128_GCM_SHA256" } else { "ECDHE-RSA-AES128-GCM-SHA256" },
+        "clientProvidedHostHeader": host
+    })
+}
+
+struct World {
+    rng: Rng,
+    users: Vec<Actor>,
+    roles: Vec<Actor>,
+    services: Vec<(&'static str, &'static str)>,
+}
+
+fn iam_user(rng: &mut Rng, account: &'static str, name: &str, ip: &str, agent: &'static str) -> Actor {
+    let key = format!("AKIA{}", rng.upper(16));
+    Actor {
+        identity: json!({
+            "type": "IAMUser",
+            "principalId": format!("AIDA{}", rng.upper(17)),
+            "arn": format!("arn:aws:iam::{account}:user/{name}"),
+            "accountId": account,
+            "accessKeyId": key,
+            "userName": name
+        }),
+        ip: ip.to_string(),
+        agent,
+        account,
+    }
+}
+
+fn assumed_role(rng: &mut Rng, account: &'static str, role: &str, session: &str, ip: &str, agent: &'static str, created: DateTime<Utc>, mfa: bool) -> Actor {
+    let role_id = format!("AROA{}", rng.upper(17));
+    Actor {
+        identity: json!({
+            "type": "AssumedRole",
+            "principalId": format!("{role_id}:{session}"),
+            "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{session}"),
+            "accountId": account,
+            "accessKeyId": format!("ASIA{}", rng.upper(16)),
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": role_id,
+                    "arn": format!("arn:aws:iam::{account}:role/{role}"),
+                    "accountId": account,
+                    "userName": role
+                },
+                "webIdFederationData": {},
+                "attributes": { "creationDate": iso(created), "mfaAuthenticated": if mfa { "true" } else { "false" } }
+            }
+        }),
+        ip: ip.to_string(),
+        agent,
+        account,
+    }
+}
+
+impl World {
+    fn new(seed: u64, start: DateTime<Utc>) -> Self {
+        let mut rng = Rng(seed);
+        let mut users = Vec::new();
+        for (i, name) in ["alice", "bob", "carol", "dave", "erin", "build-bot"].iter().enumerate() {
+            let acct = ACCOUNTS[i % 3];
+            let ip = format!("198.51.100.{}", 10 + i);
+            let agent = AGENTS[i % 5];
+            users.push(iam_user(&mut rng, acct, name, &ip, agent));
+        }
+        let mut roles = Vec::new();
+        for (i, (role, session)) in [
+            ("AWSReservedSSO_AdministratorAccess_0123456789abcdef", "alice@example.com"),
+            ("AWSReservedSSO_ReadOnly_fedcba9876543210", "bob@example.com"),
+            ("ci-deployer", "github-actions-4821"),
+            ("app-backend", "i-0a1b2c3d4e5f60718"),
+            ("OrganizationAccountAccessRole", "admin-session"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let acct = ACCOUNTS[(i + 1) % 3];
+            let ip = if *role == "app-backend" { "10.0.12.34".to_string() } else { format!("192.0.2.{}", 20 + i) };
+            roles.push(assumed_role(&mut rng, acct, role, session, &ip, AGENTS[(i + 1) % 5], start, i < 2));
+        }
+        let services = vec![
+            ("config.amazonaws.com", "AWS Config"),
+            ("cloudtrail.amazonaws.com", "AWS CloudTrail"),
+            ("autoscaling.amazonaws.com", "AWS Auto Scaling"),
+            ("lambda.amazonaws.com", "AWS Lambda"),
+        ];
+        Self { rng, users, roles, services }
+    }
+}
+
+/// Builds one event as JSON.
+#[allow(clippy::too_many_arguments)]
+fn event(
+    rng: &mut Rng,
+    t: DateTime<Utc>,
+    actor: &Actor,
+    source: &str,
+    name: &str,
+    region: &str,
+    request: Value,
+    response: Value,
+    read_only: bool,
+    management: bool,
+) -> Value {
+    let host = format!("{}.{region}.amazonaws.com", source.trim_end_matches(".amazonaws.com"));
+    let mut e = json!({
+        "eventVersion": "1.10",
+        "userIdentity": actor.identity,
+        "eventTime": iso(t),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": region,
+        "sourceIPAddress": actor.ip,
+        "userAgent": actor.agent,
+        "requestParameters": request,
+        "responseElements": response,
+        "requestID": rng.uuid(),
+        "eventID": rng.uuid(),
+        "readOnly": read_only,
+        "eventType": "AwsApiCall",
+        "managementEvent": management,
+        "recipientAccountId": actor.account,
+        "eventCategory": if management { "Management" } else { "Data" },
+        "tlsDetails": tls(rng, &host)
+    });
+    if actor.agent == "console.amazonaws.com" {
+        e["sessionCredentialFromConsole"] = json!("true");
+    }
+    e
+}
+
+fn denied(mut e: Value, what: &str) -> Value {
+    let arn = e["userIdentity"]["arn"].as_str().unwrap_or_default().to_string();
+    e["errorCode"] = json!("AccessDenied");
+    e["errorMessage"] = json!(format!("User: {arn} is not authorized to perform: {what} because no identity-based policy allows the {what} action"));
+    e["responseElements"] = Value::Null;
+    e
+}
+
+/// Routine activity: the bulk of any real trail.
+fn background(w: &mut World, t: DateTime<Utc>) -> Value {
+    let region = *w.rng.pick(&REGIONS);
+    let roll = w.rng.below(100);
+    let use_role = w.rng.chance(0.6);
+    let actor = if use_role { w.rng.pick(&w.roles).clone() } else { w.rng.pick(&w.users).clone() };
+    let rng = &mut w.rng;
+    match roll {
+        0..=24 => {
+            let ids: Vec<Value> = (0..1 + rng.below(3)).map(|_| json!({"instanceId": format!("i-0{}", rng.alnum(16).to_lowercase())})).collect();
+            event(rng, t, &actor, "ec2.amazonaws.com", "DescribeInstances", region,
+                json!({"instancesSet": {"items": ids}, "filterSet": {}, "includeAllInstances": false}), Value::Null, true, true)
+        }
+        25..=39 => {
+            let bucket = *rng.pick(&["prod-app-assets", "prod-logs-archive", EXFIL_BUCKET, "dev-scratch"]);
+            let key = format!("data/{}/{}.json", rng.below(1000), rng.alnum(12));
+            let name = if rng.chance(0.7) { "GetObject" } else { "PutObject" };
+            let mut e = event(rng, t, &actor, "s3.amazonaws.com", name, region,
+                json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "key": key}),
+                Value::Null, name == "GetObject", false);
+            e["resources"] = json!([
+                {"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{bucket}/{key}")},
+                {"accountId": actor.account, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}")}
+            ]);
+            e["additionalEventData"] = json!({"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
+                "bytesTransferredIn": 0, "AuthenticationMethod": "AuthHeader", "x-amz-id-2": rng.alnum(40), "bytesTransferredOut": rng.below(500_000)});
+            e
+        }
+        40..=49 => {
+            let mut e = event(rng, t, &actor, "sts.amazonaws.com", "GetCallerIdentity", region, Value::Null, Value::Null, true, true);
+            e["requestParameters"] = Value::Null;
+            e
+        }
+        50..=59 => {
+            let (svc, _) = *rng.pick(&w.services);
+            let svc_actor = Actor {
+                identity: json!({"type": "AWSService", "invokedBy": svc}),
+                ip: svc.to_string(),
+                agent: "AWS Internal",
+                account: actor.account,
+            };
+            let key = format!("arn:aws:kms:{region}:{}:key/{}", actor.account, rng.uuid());
+            let mut e = event(rng, t, &svc_actor, "kms.amazonaws.com", "Decrypt", region,
+                json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"aws:lambda:FunctionArn": format!("arn:aws:lambda:{region}:{}:function:orders", actor.account)}}),
+                Value::Null, true, true);
+            e["eventType"] = json!("AwsApiCall");
+            e["resources"] = json!([{"accountId": actor.account, "type": "AWS::KMS::Key", "ARN": key}]);
+            e["sharedEventID"] = json!(rng.uuid());
+            e
+        }
+        60..=69 => {
+            let name = *rng.pick(&["ListUsers", "ListRoles", "GetRole", "ListAttachedRolePolicies"]);
+            event(rng, t, &actor, "iam.amazonaws.com", name, "us-east-1", json!({"maxItems": 100}), Value::Null, true, true)
+        }
+        70..=79 => {
+            let fname = *rng.pick(&["orders", "payments", "thumbnailer"]);
+            event(rng, t, &actor, "lambda.amazonaws.com", "GetFunction20150331v2", region, json!({"functionName": fname}), Value::Null, true, true)
+        }
+        80..=89 => {
+            let env = *rng.pick(&["prod", "dev"]);
+            event(rng, t, &actor, "ssm.amazonaws.com", "GetParameter", region,
+                json!({"name": format!("/app/{env}/db-host"), "withDecryption": false}), Value::Null, true, true)
+        }
+        90..=94 => {
+            let e = event(rng, t, &actor, "ec2.amazonaws.com", "DescribeSecurityGroups", region, json!({"securityGroupSet": {}, "filterSet": {}}), Value::Null, true, true);
+            if rng.chance(0.2) { denied(e, "ec2:DescribeSecurityGroups") } else { e }
+        }
+        _ => console_login(rng, t, &w.users[(t.timestamp() as usize) % w.users.len()].clone(), true),
+    }
+}
+
+fn console_login(rng: &mut Rng, t: DateTime<Utc>, user: &Actor, mfa: bool) -> Value {
+    let mut actor = user.clone();
+    actor.agent = AGENTS[3];
+    let mut e = event(rng, t, &actor, "signin.amazonaws.com", "ConsoleLogin", "us-east-1", Value::Null, json!({"ConsoleLogin": "Success"}), false, true);
+    e["eventType"] = json!("AwsConsoleSignIn");
+    e["eventVersion"] = json!("1.08");
+    e["additionalEventData"] = json!({
+        "LoginTo": "https://console.aws.amazon.com/console/home",
+        "MobileVersion": "No",
+        "MFAUsed": if mfa { "Yes" } else { "No" }
+    });
+    if let Some(id) = e["userIdentity"].as_object_mut() {
+        id.remove("accessKeyId");
+    }
+    e.as_object_mut().map(|o| o.remove("readOnly"));
+    e
+}
+
+/// The incident planted in every generated trail (on the last day).
+fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
+    let mut out = Vec::new();
+    let t0 = day_start + Duration::hours(2) + Duration::minutes(13);
+    let rng = &mut w.rng;
+    // 1. An IAM user signs in to the console without MFA from an unfamiliar address.
+    let mut mallory = iam_user(rng, PROD_ACCOUNT, "mallory", ATTACKER_IP, AGENTS[3]);
+    out.push(console_login(rng, t0, &mallory, false));
+    mallory.agent = AGENTS[0];
+    // 2. Root signs in (with MFA) shortly after — always worth a look.
+    let root = Actor {
+        identity: json!({"type": "Root", "principalId": MANAGEMENT_ACCOUNT, "arn": format!("arn:aws:iam::{MANAGEMENT_ACCOUNT}:root"), "accountId": MANAGEMENT_ACCOUNT}),
+        ip: ATTACKER_IP.to_string(),
+        agent: AGENTS[3],
+        account: MANAGEMENT_ACCOUNT,
+    };
+    out.push(console_login(rng, t0 + Duration::minutes(3), &root, true));
+    // 3. A burst of AccessDenied while the intruder probes permissions.
+    for i in 0..40 {
+        let (src, name) = *rng.pick(&[
+            ("iam.amazonaws.com", "ListAccessKeys"),
+            ("s3.amazonaws.com", "ListBuckets"),
+            ("secretsmanager.amazonaws.com", "ListSecrets"),
+            ("organizations.amazonaws.com", "DescribeOrganization"),
+        ]);
+        let e = event(rng, t0 + Duration::seconds(300 + i * 3), &mallory, src, name, "us-east-1", json!({}), Value::Null, true, true);
+        out.push(denied(e, &format!("{}:{name}", src.trim_end_matches(".amazonaws.com"))));
+    }
+    // 4. Persistence: a new user with a key and administrator rights.
+    let t1 = t0 + Duration::minutes(10);
+    out.push(event(rng, t1, &mallory, "iam.amazonaws.com", "CreateUser", "us-east-1",
+        json!({"userName": "backup-svc"}),
+        json!({"user": {"path": "/", "userName": "backup-svc", "userId": "AIDAEXAMPLEBACKUPSVC1", "arn": format!("arn:aws:iam::{PROD_ACCOUNT}:user/backup-svc"), "createDate": "Nov 15, 2026 2:23:00 AM"}}),
+        false, true));
+    out.push(event(rng, t1 + Duration::seconds(20), &mallory, "iam.amazonaws.com", "AttachUserPolicy", "us-east-1",
+        json!({"userName": "backup-svc", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}), Value::Null, false, true));
+    out.push(event(rng, t1 + Duration::seconds(40), &mallory, "iam.amazonaws.com", "CreateAccessKey", "us-east-1",
+        json!({"userName": "backup-svc"}),
+        json!({"accessKey": {"accessKeyId": "AKIAEXAMPLEBACKUPKEY", "status": "Active", "userName": "backup-svc", "createDate": "Nov 15, 2026 2:23:40 AM"}}),
+        false, true));
+    // 5. Defence evasion: logging turned down.
+    let trail = format!("arn:aws:cloudtrail:us-east-1:{MANAGEMENT_ACCOUNT}:trail/org-trail");
+    out.push(event(rng, t1 + Duration::minutes(2), &mallory, "cloudtrail.amazonaws.com", "PutEventSelectors", "us-east-1",
+        json!({"trailName": trail, "eventSelectors": [{"readWriteType": "WriteOnly", "includeManagementEvents": true, "dataResources": []}]}), Value::Null, false, true));
+    out.push(event(rng, t1 + Duration::minutes(3), &mallory, "cloudtrail.amazonaws.com", "StopLogging", "us-east-1",
+        json!({"name": trail}), Value::Null, false, true));
+    // 6. A security group opened to the world.
+    out.push(event(rng, t1 + Duration::minutes(5), &mallory, "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", "us-east-1",
+        json!({"groupId": "sg-0abc1234def567890", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
+        json!({"_return": true}), false, true));
+    // 7. Exfiltration: the new key reads the customer bucket from the attacker's address.
+    let mut backup = iam_user(rng, PROD_ACCOUNT, "backup-svc", ATTACKER_IP, AGENTS[2]);
+    backup.identity["accessKeyId"] = json!("AKIAEXAMPLEBACKUPKEY");
+    for i in 0..60 {
+        let key = format!("exports/customers-{i:03}.csv");
+        let mut e = event(rng, t1 + Duration::minutes(20) + Duration::seconds(i * 2), &backup, "s3.amazonaws.com", "GetObject", "us-east-1",
+            json!({"bucketName": EXFIL_BUCKET, "Host": format!("{EXFIL_BUCKET}.s3.us-east-1.amazonaws.com"), "key": key}), Value::Null, true, false);
+        e["resources"] = json!([
+            {"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{EXFIL_BUCKET}/{key}")},
+            {"accountId": PROD_ACCOUNT, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{EXFIL_BUCKET}")}
+        ]);
+        e["additionalEventData"] = json!({"bytesTransferredOut": 5_242_880, "AuthenticationMethod": "AuthHeader"});
+        out.push(e);
+    }
+    out
+}
+
+/// Writes the trail under `out/AWSLogs/...` and returns what was written.
+pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateReport> {
+    let days = opts.days.max(1);
+    let first = opts.end_date - Duration::days(i64::from(days) - 1);
+    let start = Utc.from_utc_datetime(&first.and_hms_opt(0, 0, 0).unwrap_or_default());
+    let mut world = World::new(opts.seed, start);
+    let span_secs = i64::from(days) * 86_400;
+    // File windows sized so files hold a realistic couple of hundred events.
+    let streams = (ACCOUNTS.len() * REGIONS.len()) as i64;
+    let files_wanted = (opts.events as i64 / 200).max(1);
+    let window = (span_secs * streams / files_wanted).clamp(300, 86_400);
+
+    let last_day = Utc.from_utc_datetime(&opts.end_date.and_hms_opt(0, 0, 0).unwrap_or_default());
+    let planted = scenario(&mut world, last_day);
+    let background_n = opts.events.saturating_sub(planted.len() as u64);
+
+    // Assign events to (account, region, window) files.
+    let mut files: std::collections::BTreeMap<(i64, String, String), Vec<Value>> = Default::default();
+    let put = |e: Value, files: &mut std::collections::BTreeMap<(i64, String, String), Vec<Value>>| {
+        let t = e["eventTime"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.timestamp()).unwrap_or(0);
+        let acct = e["recipientAccountId"].as_str().unwrap_or(MANAGEMENT_ACCOUNT).to_string();
+        let region = e["awsRegion"].as_str().unwrap_or("us-east-1").to_string();
+        let w = (t - start.timestamp()).div_euclid(window);
+        files.entry((w, acct, region)).or_default().push(e);
+    };
+    for e in planted {
+        put(e, &mut files);
+    }
+    for i in 0..background_n {
+        // Spread evenly with jitter, busier during working hours.
+        let base = (i as i64 * span_secs) / background_n.max(1) as i64;
+        let t = start + Duration::seconds(base + world.rng.below(60) as i64);
+        let e = background(&mut world, t);
+        put(e, &mut files);
+    }
+
+    let mut report = GenerateReport::default();
+    for ((w, acct, region), mut events) in files {
+        // Delivery time: the end of the window plus a few minutes, as CloudTrail does.
+        let delivered = start + Duration::seconds((w + 1) * window + 300);
+        let day = delivered.format("%Y/%m/%d").to_string();
+        let dir: PathBuf = out.join(format!("AWSLogs/{ORG_ID}/{acct}/CloudTrail/{region}/{day}"));
+        fs::create_dir_all(&dir)?;
+        let name = format!("{acct}_CloudTrail_{region}_{}_{}.json.gz", delivered.format("%Y%m%dT%H%MZ"), world.rng.alnum(16));
+        // CloudTrail does not sort records within a file; neither do we, a little.
+        if events.len() > 2 {
+            let a = world.rng.below(events.len() as u64) as usize;
+            events.swap(0, a);
+        }
+        report.events += events.len() as u64;
+        let body = serde_json::to_vec(&json!({ "Records": events })).map_err(std::io::Error::other)?;
+        report.json_bytes += body.len() as u64;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&body)?;
+        let bytes = gz.finish()?;
+        report.gzip_bytes += bytes.len() as u64;
+        fs::write(dir.join(name), bytes)?;
+        report.files += 1;
+    }
+    // A digest file, as trails with log file validation deliver them: ingest must skip it.
+    let ddir = out.join(format!("AWSLogs/{ORG_ID}/{MANAGEMENT_ACCOUNT}/CloudTrail-Digest/us-east-1/{}", opts.end_date.format("%Y/%m/%d")));
+    fs::create_dir_all(&ddir)?;
+    let digest = json!({"awsAccountId": MANAGEMENT_ACCOUNT, "digestStartTime": iso(last_day), "digestEndTime": iso(last_day + Duration::hours(1)),
+        "digestS3Bucket": "org-trail-bucket", "digestS3Object": "digest", "logFiles": []});
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(digest.to_string().as_bytes())?;
+    fs::write(ddir.join(format!("{MANAGEMENT_ACCOUNT}_CloudTrail-Digest_us-east-1_org-trail_us-east-1_{}.json.gz", opts.end_date.format("%Y%m%dT010000Z"))), gz.finish()?)?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_sized() {
+        let a = tempfile::tempdir().expect("tmp");
+        let b = tempfile::tempdir().expect("tmp");
+        let opts = GenerateOptions { events: 600, days: 2, ..Default::default() };
+        let ra = generate(a.path(), &opts).expect("gen");
+        let rb = generate(b.path(), &opts).expect("gen");
+        assert_eq!(ra.events, 600);
+        assert_eq!((ra.files, ra.gzip_bytes), (rb.files, rb.gzip_bytes));
+        let avg = ra.json_bytes as f64 / ra.events as f64;
+        assert!((600.0..2000.0).contains(&avg), "average event size {avg}");
+    }
+}

@@ -1,0 +1,141 @@
+//! The CloudTrail Lake SQL dialect, as a pre-pass over the text before DataFusion parses it.
+//!
+//! Lake writes the event data store id bare and unquoted (`FROM 5e2676f8-9fce-46ef-8142-3e36a94e6691`),
+//! which no SQL tokenizer reads as one identifier; ARNs (`arn:aws:cloudtrail:…:eventdatastore/<id>`)
+//! likewise. Both become a quoted identifier here. String literals, quoted identifiers and
+//! comments are left untouched.
+
+/// Rewrites bare EDS ids and ARNs into quoted (lowercase) ids.
+pub fn quote_bare_identifiers(sql: &str) -> String {
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' | b'`' => {
+                let q = b[i];
+                i += 1;
+                while i < b.len() {
+                    if b[i] == q {
+                        // A doubled quote is an escaped quote inside the literal.
+                        if i + 1 < b.len() && b[i + 1] == q {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            _ => {
+                let boundary = i == 0 || !is_word(b[i - 1]);
+                if boundary {
+                    if let Some(len) = arn_at(&b[i..]) {
+                        // An ARN names the store by the id at its end.
+                        out.push_str(&sql[last..i]);
+                        out.push('"');
+                        out.push_str(&sql[i + len - 36..i + len].to_ascii_lowercase());
+                        out.push('"');
+                        i += len;
+                        last = i;
+                        continue;
+                    }
+                    if let Some(len) = uuid_at(&b[i..]) {
+                        out.push_str(&sql[last..i]);
+                        out.push('"');
+                        out.push_str(&sql[i..i + len].to_ascii_lowercase());
+                        out.push('"');
+                        i += len;
+                        last = i;
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+        }
+    }
+    out.push_str(&sql[last.min(sql.len())..]);
+    out
+}
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.'
+}
+
+/// Length of a UUID (8-4-4-4-12 hex) at the start of `b`, followed by a non-word byte.
+fn uuid_at(b: &[u8]) -> Option<usize> {
+    const GROUPS: [usize; 5] = [8, 4, 4, 4, 12];
+    let mut i = 0;
+    for (g, n) in GROUPS.iter().enumerate() {
+        if g > 0 {
+            if b.get(i) != Some(&b'-') {
+                return None;
+            }
+            i += 1;
+        }
+        for _ in 0..*n {
+            if !b.get(i)?.is_ascii_hexdigit() {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    match b.get(i) {
+        Some(&c) if is_word(c) && c != b'.' => None,
+        _ => Some(i),
+    }
+}
+
+/// Length of an event data store ARN at the start of `b`.
+fn arn_at(b: &[u8]) -> Option<usize> {
+    if !b.starts_with(b"arn:") {
+        return None;
+    }
+    let marker = b"eventdatastore/";
+    let end = b.iter().position(|c| c.is_ascii_whitespace() || matches!(c, b')' | b',' | b';')).unwrap_or(b.len());
+    let s = &b[..end];
+    let at = s.windows(marker.len()).position(|w| w == marker)?;
+    let id = &s[at + marker.len()..];
+    (uuid_at(id) == Some(id.len())).then_some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_bare_ids_only_outside_literals() {
+        let sql = "SELECT eventName FROM 5E2676F8-9fce-46ef-8142-3e36a94e6691 WHERE eventid = '5e2676f8-9fce-46ef-8142-3e36a94e6691' -- 5e2676f8-9fce-46ef-8142-3e36a94e6691\n";
+        assert_eq!(
+            quote_bare_identifiers(sql),
+            "SELECT eventName FROM \"5e2676f8-9fce-46ef-8142-3e36a94e6691\" WHERE eventid = '5e2676f8-9fce-46ef-8142-3e36a94e6691' -- 5e2676f8-9fce-46ef-8142-3e36a94e6691\n"
+        );
+        let q = "SELECT 1 FROM \"5e2676f8-9fce-46ef-8142-3e36a94e6691\"";
+        assert_eq!(quote_bare_identifiers(q), q);
+    }
+
+    #[test]
+    fn quotes_arns_and_aliases() {
+        let sql = "select * from arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/5e2676f8-9fce-46ef-8142-3e36a94e6691 as a";
+        assert_eq!(
+            quote_bare_identifiers(sql),
+            "select * from \"5e2676f8-9fce-46ef-8142-3e36a94e6691\" as a"
+        );
+        let u = "select * from 5e2676f8-9fce-46ef-8142-3e36a94e6691 a join 6e2676f8-9fce-46ef-8142-3e36a94e6691 b on a.x=b.x";
+        assert!(quote_bare_identifiers(u).contains("\"6e2676f8-9fce-46ef-8142-3e36a94e6691\" b"));
+    }
+}

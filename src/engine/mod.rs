@@ -1,0 +1,139 @@
+//! The query engine: one DataFusion `SessionContext` with every queryable event data store
+//! registered under its id and its name, the Lake dialect pre-pass, and the read-only guard.
+//! Every front end (CLI, REPL, Flight SQL, saved queries) goes through `Engine::query`.
+
+pub mod dialect;
+
+use std::sync::Arc;
+
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::logical_expr::col;
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::Statement;
+
+use crate::schema;
+use crate::store::{table, EdsRecord, EdsStatus, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("only SELECT queries are allowed (CloudTrail Lake is read-only): {0}")]
+    NotReadOnly(String),
+    #[error("SQL error: {0}")]
+    Sql(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("query failed: {0}")]
+    DataFusion(Box<datafusion::error::DataFusionError>),
+}
+
+impl From<datafusion::error::DataFusionError> for EngineError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        match e {
+            datafusion::error::DataFusionError::SQL(e, _) => EngineError::Sql(e.to_string()),
+            datafusion::error::DataFusionError::Plan(m) => EngineError::Sql(m),
+            datafusion::error::DataFusionError::SchemaError(e, _) => EngineError::Sql(e.to_string()),
+            other => EngineError::DataFusion(Box::new(other)),
+        }
+    }
+}
+
+impl EngineError {
+    /// Errors in what the user wrote (as opposed to failures of the engine or storage).
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, EngineError::NotReadOnly(_) | EngineError::Sql(_))
+    }
+}
+
+pub struct Engine {
+    ctx: SessionContext,
+    stores: Vec<EdsRecord>,
+}
+
+impl Engine {
+    /// Opens every queryable event data store of `store` (a consistent snapshot of each).
+    pub async fn open(store: &Store) -> Result<Self, EngineError> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("traillake", "default");
+        let ctx = SessionContext::new_with_config(config);
+        let catalog = store.catalog().await?;
+        let mut stores = Vec::new();
+        for rec in catalog.event_data_stores {
+            if rec.status == EdsStatus::PendingDeletion {
+                continue;
+            }
+            let t = table::open(store, &rec).await?;
+            t.update_datafusion_session(&ctx.state()).map_err(StoreError::from)?;
+            let provider = t.table_provider().await?;
+            // Users see the Lake columns; the day partition column stays an implementation detail.
+            let lake_cols: Vec<_> = schema::cloudtrail().arrow.fields().iter().map(|f| col(f.name().as_str())).collect();
+            let view = ctx.read_table(provider)?.select(lake_cols)?.into_view();
+            let mut names = vec![rec.id.to_string(), rec.name.clone()];
+            if rec.name.to_ascii_lowercase() != rec.name {
+                names.push(rec.name.to_ascii_lowercase());
+            }
+            for n in names {
+                ctx.register_table(datafusion::common::TableReference::bare(n), Arc::clone(&view))?;
+            }
+            stores.push(rec);
+        }
+        Ok(Self { ctx, stores })
+    }
+
+    pub fn event_data_stores(&self) -> &[EdsRecord] {
+        &self.stores
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Plans a read-only query written in the Lake dialect.
+    pub async fn query(&self, sql: &str) -> Result<DataFrame, EngineError> {
+        let sql = dialect::quote_bare_identifiers(sql);
+        check_read_only(&sql)?;
+        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        Ok(self.ctx.sql_with_options(&sql, options).await?)
+    }
+}
+
+/// Exactly one statement, and it must be a query.
+fn check_read_only(sql: &str) -> Result<(), EngineError> {
+    let statements = DFParser::parse_sql(sql).map_err(|e| EngineError::Sql(e.to_string()))?;
+    if statements.len() != 1 {
+        return Err(EngineError::Sql(format!("expected one statement, found {}", statements.len())));
+    }
+    match &statements[0] {
+        DfStatement::Statement(s) if matches!(s.as_ref(), Statement::Query(_)) => Ok(()),
+        DfStatement::Statement(s) => Err(EngineError::NotReadOnly(first_words(&s.to_string()))),
+        other => Err(EngineError::NotReadOnly(first_words(&other.to_string()))),
+    }
+}
+
+fn first_words(s: &str) -> String {
+    let w: Vec<&str> = s.split_whitespace().take(3).collect();
+    format!("`{} …` is not a query", w.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_refuses_everything_but_queries() {
+        assert!(check_read_only("SELECT 1").is_ok());
+        assert!(check_read_only("WITH a AS (SELECT 1) SELECT * FROM a").is_ok());
+        for bad in [
+            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/etc'",
+            "COPY (SELECT 1) TO '/tmp/x.csv'",
+            "INSERT INTO t VALUES (1)",
+            "SET datafusion.execution.batch_size = 1",
+            "DROP TABLE t",
+            "CREATE VIEW v AS SELECT 1",
+        ] {
+            assert!(matches!(check_read_only(bad), Err(EngineError::NotReadOnly(_))), "{bad}");
+        }
+        assert!(check_read_only("SELECT 1; SELECT 2").is_err());
+    }
+}

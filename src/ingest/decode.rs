@@ -1,0 +1,590 @@
+//! Decoding one event's JSON text into Arrow column builders, driven by the schema in
+//! `schemas/`. JSON is parsed once per nesting level into borrowed `(key, raw value)` pairs,
+//! so nothing is copied that does not end up in a column.
+//!
+//! Type drift is normal in real trails: a value that does not fit its column (an object where a
+//! string is expected, a string where an object is expected, …) is stored as well as it can be
+//! (its compact JSON text for strings, NULL otherwise) and the event is never dropped for it;
+//! the original is always kept whole in `eventjson`.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, ListArray, MapBuilder, MapFieldNames, StringBuilder,
+    StructArray, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::array::NullBufferBuilder;
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::RecordBatch;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use super::time::{parse_event_time, MICROS_PER_DAY};
+use crate::schema::{self, Derived, EventSchema, FieldSpec, FieldType};
+
+/// `eventType` of CloudTrail Insights records, which belong in an Insights store.
+const INSIGHT_EVENT_TYPE: &str = "AwsCloudTrailInsight";
+
+/// Why an event could not be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    InvalidJson(String),
+    NotAnObject,
+    NotCloudTrail,
+    NoEventTime(String),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::InvalidJson(e) => write!(f, "invalid JSON: {e}"),
+            Rejection::NotAnObject => write!(f, "record is not a JSON object"),
+            Rejection::NotCloudTrail => write!(
+                f,
+                "not a CloudTrail event: it has none of eventVersion, eventID, eventName, eventSource"
+            ),
+            Rejection::NoEventTime(why) => write!(f, "no parseable eventTime: {why}"),
+        }
+    }
+}
+
+/// What happened to one record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Stored,
+    /// A CloudTrail Insights record: counted, not mixed into a CloudTrail event data store.
+    Insight,
+    Rejected(Rejection),
+}
+
+/// Object entries in document order, borrowing keys and values from the input.
+struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(24));
+                while let Some((k, val)) = m.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    v.push((k, val));
+                }
+                Ok(Entries(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn entries(raw: &str) -> Option<Entries<'_>> {
+    if !raw.starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(raw).ok()
+}
+
+/// Maps JSON keys of one object level onto field slots.
+#[derive(Debug)]
+struct KeyIndex {
+    exact: HashMap<String, (usize, u8)>,
+    folded: HashMap<String, (usize, u8)>,
+}
+
+impl KeyIndex {
+    fn new(fields: &[FieldSpec]) -> Self {
+        let mut exact = HashMap::new();
+        let mut folded = HashMap::new();
+        for (i, f) in fields.iter().enumerate() {
+            let names = f.source.iter().chain(f.aliases.iter());
+            for (prio, name) in names.enumerate() {
+                let prio = prio as u8;
+                exact.entry(name.clone()).or_insert((i, prio));
+                folded.entry(name.to_ascii_lowercase()).or_insert((i, prio));
+            }
+        }
+        Self { exact, folded }
+    }
+
+    /// Field slot and priority (0 = the primary key, higher = an alias).
+    fn lookup(&self, key: &str) -> Option<(usize, u8)> {
+        if let Some(hit) = self.exact.get(key) {
+            return Some(*hit);
+        }
+        // Keys differing only in case (hand-made exports) still land in their column.
+        self.folded.get(&key.to_ascii_lowercase()).copied()
+    }
+
+    /// Picks, for every field, the value of its highest-priority key present in the object.
+    fn slots<'a>(&self, n: usize, entries: &Entries<'a>) -> Vec<Option<&'a RawValue>> {
+        let mut slots: Vec<Option<&'a RawValue>> = vec![None; n];
+        let mut prios = vec![u8::MAX; n];
+        for (k, v) in &entries.0 {
+            if let Some((i, p)) = self.lookup(k) {
+                if v.get() == "null" {
+                    // A JSON null never hides another key with a value (e.g. `@timestamp`).
+                    if slots[i].is_none() {
+                        slots[i] = Some(v);
+                    }
+                } else if p < prios[i] {
+                    slots[i] = Some(v);
+                    prios[i] = p;
+                }
+            }
+        }
+        slots
+    }
+}
+
+/// A column under construction.
+enum Column {
+    Str(StringBuilder),
+    Ts(TimestampMicrosecondBuilder),
+    Bool(BooleanBuilder),
+    Map(MapBuilder<StringBuilder, StringBuilder>),
+    Struct(StructColumn),
+    List(ListColumn),
+}
+
+struct StructColumn {
+    fields: Fields,
+    specs: Vec<FieldSpec>,
+    index: KeyIndex,
+    children: Vec<Column>,
+    nulls: NullBufferBuilder,
+}
+
+struct ListColumn {
+    item_field: FieldRef,
+    item: Box<Column>,
+    /// Present only when items are structs (their key index lives in the child).
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+}
+
+impl Column {
+    fn new(ty: &FieldType) -> Self {
+        match ty {
+            FieldType::String => Column::Str(StringBuilder::new()),
+            FieldType::Timestamp => {
+                Column::Ts(TimestampMicrosecondBuilder::new().with_timezone(schema::UTC))
+            }
+            FieldType::Boolean => Column::Bool(BooleanBuilder::new()),
+            FieldType::Map => Column::Map(
+                MapBuilder::new(
+                    Some(MapFieldNames {
+                        entry: "key_value".into(),
+                        key: "key".into(),
+                        value: "value".into(),
+                    }),
+                    StringBuilder::new(),
+                    StringBuilder::new(),
+                )
+                .with_values_field(Field::new("value", DataType::Utf8, true)),
+            ),
+            FieldType::Struct { fields } => Column::Struct(StructColumn::new(fields)),
+            FieldType::List { item } => Column::List(ListColumn {
+                item_field: Arc::new(Field::new("element", schema::type_to_arrow(&item.ty), true)),
+                item: Box::new(Column::new(&item.ty)),
+                offsets: vec![0],
+                nulls: NullBufferBuilder::new(0),
+            }),
+        }
+    }
+
+    fn append(&mut self, v: Option<&RawValue>) {
+        let v = v.filter(|v| v.get() != "null");
+        match self {
+            Column::Str(b) => match v {
+                None => b.append_null(),
+                Some(v) => b.append_value(text_of(v.get()).as_ref()),
+            },
+            Column::Ts(b) => b.append_option(v.and_then(|v| time_of(v.get()))),
+            Column::Bool(b) => b.append_option(v.and_then(|v| bool_of(v.get()))),
+            Column::Map(b) => {
+                let obj = v.and_then(|v| entries(v.get()));
+                match obj {
+                    None => {
+                        // Cannot fail: the builder appends a null entry list.
+                        let _ = b.append(false);
+                    }
+                    Some(obj) => {
+                        for (k, val) in obj.0 {
+                            b.keys().append_value(k.as_ref());
+                            if val.get() == "null" {
+                                b.values().append_null();
+                            } else {
+                                b.values().append_value(text_of(val.get()).as_ref());
+                            }
+                        }
+                        let _ = b.append(true);
+                    }
+                }
+            }
+            Column::Struct(s) => match v.and_then(|v| entries(v.get())) {
+                None => s.append_null(),
+                Some(obj) => s.append_object(&obj),
+            },
+            Column::List(l) => {
+                let items: Option<Vec<&RawValue>> =
+                    v.filter(|v| v.get().starts_with('[')).and_then(|v| serde_json::from_str(v.get()).ok());
+                match items {
+                    None => {
+                        l.offsets.push(*l.offsets.last().unwrap_or(&0));
+                        l.nulls.append_null();
+                    }
+                    Some(items) => {
+                        for it in &items {
+                            l.item.append(Some(it));
+                        }
+                        let last = *l.offsets.last().unwrap_or(&0);
+                        l.offsets.push(last + items.len() as i32);
+                        l.nulls.append_non_null();
+                    }
+                }
+            }
+        }
+    }
+
+    fn append_null(&mut self) {
+        self.append(None)
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        Ok(match self {
+            Column::Str(b) => Arc::new(b.finish()),
+            Column::Ts(b) => Arc::new(b.finish()),
+            Column::Bool(b) => Arc::new(b.finish()),
+            Column::Map(b) => Arc::new(b.finish()),
+            Column::Struct(s) => Arc::new(s.finish()?),
+            Column::List(l) => {
+                let values = l.item.finish()?;
+                let offsets = OffsetBuffer::new(std::mem::replace(&mut l.offsets, vec![0]).into());
+                Arc::new(ListArray::try_new(l.item_field.clone(), offsets, values, l.nulls.finish())?)
+            }
+        })
+    }
+}
+
+impl StructColumn {
+    fn new(specs: &[FieldSpec]) -> Self {
+        Self {
+            fields: Fields::from(specs.iter().map(schema::field_to_arrow).collect::<Vec<_>>()),
+            specs: specs.to_vec(),
+            index: KeyIndex::new(specs),
+            children: specs.iter().map(|f| Column::new(&f.ty)).collect(),
+            nulls: NullBufferBuilder::new(0),
+        }
+    }
+
+    fn append_object(&mut self, obj: &Entries<'_>) {
+        let slots = self.index.slots(self.specs.len(), obj);
+        for (child, slot) in self.children.iter_mut().zip(slots) {
+            child.append(slot);
+        }
+        self.nulls.append_non_null();
+    }
+
+    fn append_null(&mut self) {
+        for child in &mut self.children {
+            child.append_null();
+        }
+        self.nulls.append_null();
+    }
+
+    fn finish(&mut self) -> Result<StructArray, ArrowError> {
+        let arrays = self.children.iter_mut().map(Column::finish).collect::<Result<Vec<_>, _>>()?;
+        StructArray::try_new(self.fields.clone(), arrays, self.nulls.finish())
+    }
+}
+
+/// The text a string column stores for a JSON value: strings unescaped, anything else as
+/// compact JSON.
+fn text_of(raw: &str) -> Cow<'_, str> {
+    if let Some(inner) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        if !inner.contains('\\') {
+            return Cow::Borrowed(inner);
+        }
+        return serde_json::from_str::<String>(raw).map(Cow::Owned).unwrap_or(Cow::Borrowed(inner));
+    }
+    compact_json(raw)
+}
+
+/// Removes insignificant whitespace from valid JSON so nested values compare and `LIKE`-match
+/// the same whether the trail was minified (as CloudTrail delivers it) or pretty-printed.
+pub fn compact_json(raw: &str) -> Cow<'_, str> {
+    let bytes = raw.as_bytes();
+    let has_ws = {
+        let mut in_str = false;
+        let mut esc = false;
+        bytes.iter().any(|&b| {
+            if in_str {
+                if esc {
+                    esc = false;
+                } else if b == b'\\' {
+                    esc = true;
+                } else if b == b'"' {
+                    in_str = false;
+                }
+                false
+            } else if b == b'"' {
+                in_str = true;
+                false
+            } else {
+                matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+            }
+        })
+    };
+    if !has_ws {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut in_str = false;
+    let mut esc = false;
+    for c in raw.chars() {
+        if in_str {
+            out.push(c);
+            if esc {
+                esc = false;
+            } else if c == '\\' {
+                esc = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn time_of(raw: &str) -> Option<i64> {
+    if raw.starts_with('"') {
+        let t = text_of(raw);
+        return parse_event_time(&t);
+    }
+    // Epoch numbers: milliseconds when large (CloudWatch Logs), else seconds.
+    let n: f64 = raw.parse().ok()?;
+    if !n.is_finite() {
+        return None;
+    }
+    let micros = if n.abs() >= 1e11 { n * 1e3 } else { n * 1e6 };
+    Some(micros as i64)
+}
+
+fn bool_of(raw: &str) -> Option<bool> {
+    match raw {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => {
+            let t = text_of(raw);
+            if t.eq_ignore_ascii_case("true") {
+                Some(true)
+            } else if t.eq_ignore_ascii_case("false") {
+                Some(false)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Accumulates decoded events into Arrow columns of the stored schema.
+pub struct EventBatchBuilder {
+    schema: &'static EventSchema,
+    index: KeyIndex,
+    columns: Vec<Option<Column>>,
+    eventjson: StringBuilder,
+    checksum: StringBuilder,
+    day: Date32Builder,
+    time_slot: usize,
+    type_slot: Option<usize>,
+    /// Slots whose presence marks a CloudTrail event.
+    identity_slots: Vec<usize>,
+    rows: usize,
+    json_bytes: usize,
+}
+
+impl EventBatchBuilder {
+    pub fn new(schema: &'static EventSchema) -> Self {
+        let fields = &schema.spec.fields;
+        let columns = fields.iter().map(|f| f.derived.is_none().then(|| Column::new(&f.ty))).collect();
+        let slot = |n: &str| fields.iter().position(|f| f.name == n);
+        let time_slot = slot(&schema.spec.partition.from).unwrap_or(0);
+        let identity_slots = ["eventversion", "eventid", "eventname", "eventsource"]
+            .iter()
+            .filter_map(|n| slot(n))
+            .collect();
+        Self {
+            schema,
+            index: KeyIndex::new(fields),
+            columns,
+            eventjson: StringBuilder::new(),
+            checksum: StringBuilder::new(),
+            day: Date32Builder::new(),
+            time_slot,
+            type_slot: slot("eventtype"),
+            identity_slots,
+            rows: 0,
+            json_bytes: 0,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Bytes of event text held (the bulk of the batch's memory).
+    pub fn json_bytes(&self) -> usize {
+        self.json_bytes
+    }
+
+    /// Decodes one event and appends it unless it is rejected or an Insights record.
+    pub fn push(&mut self, raw: &[u8]) -> Outcome {
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => t,
+            Err(e) => {
+                return Outcome::Rejected(Rejection::InvalidJson(format!(
+                    "invalid UTF-8 at byte {} of the record",
+                    e.valid_up_to()
+                )))
+            }
+        };
+        let obj: Entries<'_> = match serde_json::from_str(text) {
+            Ok(o) => o,
+            Err(e) if e.is_data() => return Outcome::Rejected(Rejection::NotAnObject),
+            Err(e) => return Outcome::Rejected(Rejection::InvalidJson(e.to_string())),
+        };
+        let n = self.schema.spec.fields.len();
+        let slots = self.index.slots(n, &obj);
+        if !self.identity_slots.iter().any(|&i| slots[i].is_some()) {
+            return Outcome::Rejected(Rejection::NotCloudTrail);
+        }
+        if let Some(t) = self.type_slot.and_then(|i| slots[i]) {
+            if text_of(t.get()) == INSIGHT_EVENT_TYPE {
+                return Outcome::Insight;
+            }
+        }
+        let time = match slots[self.time_slot] {
+            None => return Outcome::Rejected(Rejection::NoEventTime("the event has no eventTime".into())),
+            Some(v) => match time_of(v.get()) {
+                Some(t) => t,
+                None => return Outcome::Rejected(Rejection::NoEventTime(format!("cannot read {} as a time", v.get()))),
+            },
+        };
+        for (col, slot) in self.columns.iter_mut().zip(&slots) {
+            if let Some(col) = col {
+                col.append(*slot);
+            }
+        }
+        self.eventjson.append_value(text);
+        self.checksum.append_value(hex::encode(Sha256::digest(raw)));
+        self.day.append_value(time.div_euclid(MICROS_PER_DAY) as i32);
+        self.rows += 1;
+        self.json_bytes += raw.len();
+        Outcome::Stored
+    }
+
+    /// Finishes the rows so far as a batch of the stored schema (Lake columns + day).
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
+        for (spec, col) in self.schema.spec.fields.iter().zip(self.columns.iter_mut()) {
+            arrays.push(match (spec.derived, col) {
+                (Some(Derived::EventJson), _) => Arc::new(self.eventjson.finish()),
+                (Some(Derived::EventJsonSha256), _) => Arc::new(self.checksum.finish()),
+                (None, Some(col)) => col.finish()?,
+                (None, None) => unreachable!("every non-derived field has a column"),
+            });
+        }
+        arrays.push(Arc::new(self.day.finish()));
+        self.rows = 0;
+        self.json_bytes = 0;
+        RecordBatch::try_new(self.schema.stored.clone(), arrays)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::TimestampMicrosecondType;
+
+    fn build(events: &[&str]) -> (Vec<Outcome>, RecordBatch) {
+        let mut b = EventBatchBuilder::new(schema::cloudtrail());
+        let out = events.iter().map(|e| b.push(e.as_bytes())).collect();
+        (out, b.finish().expect("batch"))
+    }
+
+    fn col_str(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {
+        let c = batch.column_by_name(name)?;
+        let c = c.as_string::<i32>();
+        c.is_valid(row).then(|| c.value(row).to_string())
+    }
+
+    #[test]
+    fn type_drift_is_stored_not_dropped() {
+        let (out, batch) = build(&[
+            r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventName":42,"requestParameters":"oops","readOnly":"true","userIdentity":"weird","resources":[{"ARN":"arn:a","accountId":"1"},{"ARNPrefix":"arn:p/"}],"sessionCredentialFromConsole":"true"}"#,
+            r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:01.123Z","requestParameters":{"a":{"b" : [1, 2]},"c":"d","n":null,"x":5},"readOnly":false}"#,
+        ]);
+        assert_eq!(out, vec![Outcome::Stored, Outcome::Stored]);
+        assert_eq!(col_str(&batch, "eventname", 0).as_deref(), Some("42"));
+        assert!(batch.column_by_name("requestparameters").is_some_and(|c| c.is_null(0)));
+        assert!(batch.column_by_name("useridentity").is_some_and(|c| c.is_null(0)));
+        let ro = batch.column_by_name("readonly").map(|c| c.as_boolean().clone());
+        assert_eq!(ro.map(|r| (r.value(0), r.value(1))), Some((true, false)));
+        let rp = batch.column_by_name("requestparameters").map(|c| c.as_map().clone());
+        let rp = rp.expect("map");
+        let entries = rp.value(1);
+        let keys = entries.column(0).as_string::<i32>();
+        let vals = entries.column(1).as_string::<i32>();
+        assert_eq!(keys.value(0), "a");
+        assert_eq!(vals.value(0), r#"{"b":[1,2]}"#);
+        assert_eq!(vals.value(1), "d");
+        assert!(vals.is_null(2));
+        assert_eq!(vals.value(3), "5");
+        let ts = batch.column_by_name("eventtime").map(|c| c.as_primitive::<TimestampMicrosecondType>().value(1));
+        assert_eq!(ts, Some(1_714_557_601_123_000));
+        assert_eq!(col_str(&batch, "sessioncredentialfromconsole", 0).as_deref(), Some("true"));
+        let res = batch.column_by_name("resources").map(|c| c.as_list::<i32>().value(0));
+        assert_eq!(res.map(|r| r.len()), Some(2));
+    }
+
+    #[test]
+    fn alias_time_and_rejections() {
+        let (out, batch) = build(&[
+            r#"{"eventVersion":"1.05","@timestamp":"2020-09-14T00:44:23.000Z","eventID":"x"}"#,
+            r#"{"eventVersion":"1.05","eventID":"y"}"#,
+            r#"{"hello":"world","time":"2020-01-01T00:00:00Z"}"#,
+            r#"{"eventVersion":"1.08","eventTime":"2022-04-12T16:10:00Z","eventType":"AwsCloudTrailInsight"}"#,
+            r#"[1,2]"#,
+            r#"{"eventVersion":"1.0", bad}"#,
+        ]);
+        assert_eq!(out[0], Outcome::Stored);
+        assert!(matches!(out[1], Outcome::Rejected(Rejection::NoEventTime(_))));
+        assert_eq!(out[2], Outcome::Rejected(Rejection::NotCloudTrail));
+        assert_eq!(out[3], Outcome::Insight);
+        assert_eq!(out[4], Outcome::Rejected(Rejection::NotAnObject));
+        assert!(matches!(out[5], Outcome::Rejected(Rejection::InvalidJson(_))));
+        assert_eq!(batch.num_rows(), 1);
+        assert_eq!(batch.schema(), schema::cloudtrail().stored);
+    }
+
+    #[test]
+    fn compacts_only_outside_strings() {
+        assert_eq!(compact_json("{ \"a b\" : [ 1 , \"x \\\" y\" ] }"), "{\"a b\":[1,\"x \\\" y\"]}");
+        assert!(matches!(compact_json("{\"a\":1}"), Cow::Borrowed(_)));
+    }
+}

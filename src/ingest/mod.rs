@@ -1,0 +1,266 @@
+//! Ingest: trail files → an event data store, exactly once.
+//!
+//! Pipeline (one way, bounded at every step):
+//! `sources` lists objects and drops those the ledger already holds → a feeder fetches them →
+//! one `worker` per core splits (`split`) and decodes (`decode`) them into Arrow batches →
+//! the `writer` drops already-stored events, sorts each day by `eventtime` and commits Parquet
+//! files plus the ledger of completed sources in one Delta commit per few hundred MB.
+
+pub mod decode;
+pub mod progress;
+pub mod quarantine;
+pub mod sources;
+pub mod split;
+pub mod time;
+pub mod worker;
+pub mod writer;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::store::{table, EdsStatus, Store, StoreError};
+pub use writer::WriterConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot read source {source_name}: {reason}")]
+    Source { source_name: String, reason: String },
+    #[error("event data store {name} is {status}: {hint}")]
+    NotIngestible { name: String, status: EdsStatus, hint: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Delta table error: {0}")]
+    Delta(#[from] deltalake::DeltaTableError),
+    #[error("Arrow error: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("Parquet error: {0}")]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What an ingest run did.
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestReport {
+    pub eds_id: String,
+    pub eds_name: String,
+    /// Sources read in this run.
+    pub files: u64,
+    pub events_added: u64,
+    /// Sources skipped because the ledger says they were ingested before.
+    pub sources_already_ingested: u64,
+    /// Events dropped because the store already held them (same `eventID`).
+    pub duplicates_skipped: u64,
+    pub quarantined_records: u64,
+    /// Sources that could not be read to their end.
+    pub files_failed: u64,
+    /// Events not stored because an advanced event selector excluded them.
+    pub filtered: u64,
+    pub insights_skipped: u64,
+    pub digests_skipped: u64,
+    /// Files inside folders that are not trail files by name (README, LICENSE, …).
+    pub ignored_files: u64,
+    pub input_bytes: u64,
+    pub stored_bytes: u64,
+    pub files_written: u64,
+    pub commits: u64,
+    pub elapsed_seconds: f64,
+    pub events_per_second: f64,
+    pub quarantine_files: Vec<String>,
+    #[serde(skip)]
+    pub messages: Vec<String>,
+}
+
+impl IngestReport {
+    /// Exit status per the command-line contract: 0 all ingested, 3 some input quarantined,
+    /// 1 nothing could be ingested.
+    pub fn exit_code(&self) -> i32 {
+        if self.quarantined_records == 0 {
+            0
+        } else if self.events_added == 0 && self.duplicates_skipped == 0 && self.files == self.files_failed {
+            1
+        } else {
+            3
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "ingested into {} ({}): {} files, {} events added, {} already-ingested sources skipped, \
+             {} duplicate events skipped, {} quarantined, {} filtered, {} Insights events and {} digests skipped\n\
+             input {} → stored {} in {} files, {} commits; {:.2}s, {:.0} events/s",
+            self.eds_name,
+            self.eds_id,
+            self.files,
+            self.events_added,
+            self.sources_already_ingested,
+            self.duplicates_skipped,
+            self.quarantined_records,
+            self.filtered,
+            self.insights_skipped,
+            self.digests_skipped,
+            human_bytes(self.input_bytes),
+            human_bytes(self.stored_bytes),
+            self.files_written,
+            self.commits,
+            self.elapsed_seconds,
+            self.events_per_second,
+        );
+        if self.ignored_files > 0 {
+            s.push_str(&format!("\n{} files in folders ignored (not trail-file names)", self.ignored_files));
+        }
+        for q in &self.quarantine_files {
+            s.push_str(&format!("\nquarantine: {q}"));
+        }
+        s
+    }
+}
+
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    pub writer: WriterConfig,
+    /// Decode threads; 0 = one per core.
+    pub threads: usize,
+    pub progress: bool,
+}
+
+/// Ingests `sources` into the EDS named `eds` (or the default EDS).
+pub async fn ingest(
+    store: &Store,
+    eds: Option<&str>,
+    sources: &[String],
+    options: IngestOptions,
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let rec = store.resolve_or_default(eds).await?;
+    match rec.status {
+        EdsStatus::Enabled => {}
+        status => {
+            return Err(IngestError::NotIngestible {
+                name: rec.name.clone(),
+                status,
+                hint: "only an ENABLED event data store accepts events (see `traillake eds start-ingestion` / `eds restore`)".into(),
+            })
+        }
+    }
+    let tbl = table::open(store, &rec).await?;
+    let ledger = table::ingested_sources(&tbl).await?;
+    let listing = sources::list(sources).await?;
+
+    let mut report_pre = IngestReport {
+        eds_id: rec.id.to_string(),
+        eds_name: rec.name.clone(),
+        ignored_files: listing.ignored.len() as u64,
+        ..Default::default()
+    };
+    let mut todo = Vec::new();
+    for o in listing.objects {
+        if ledger.contains(&o.key) {
+            report_pre.sources_already_ingested += 1;
+        } else if o.digest_by_path {
+            report_pre.digests_skipped += 1;
+        } else {
+            report_pre.input_bytes += o.size;
+            todo.push(o);
+        }
+    }
+
+    let counters = Arc::new(progress::Counters::default());
+    let progress = progress::Progress::start(todo.len() as u64, Arc::clone(&counters), options.progress);
+    let run_id = format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut writer = writer::Writer::new(store, &rec, tbl, options.writer.clone(), run_id);
+
+    // Feeder → workers: fetched sources, a few in flight so S3 latency overlaps decoding.
+    let (work_tx, work_rx) = mpsc::channel::<(sources::SourceObject, std::io::Result<sources::Fetched>)>(4);
+    let (out_tx, mut out_rx) = mpsc::channel::<worker::ToWriter>(4);
+    let feeder = tokio::spawn(async move {
+        let mut fetched = futures::stream::iter(todo).map(|o| async move {
+            let f = o.fetch().await;
+            (o, f)
+        })
+        .buffered(4);
+        while let Some(job) = fetched.next().await {
+            if work_tx.send(job).await.is_err() {
+                break;
+            }
+        }
+    });
+    let threads = if options.threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    } else {
+        options.threads
+    };
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let mut handles = Vec::new();
+    for i in 0..threads {
+        let rx = Arc::clone(&work_rx);
+        let mut w = worker::Worker::new(out_tx.clone(), Arc::clone(&counters));
+        let h = std::thread::Builder::new()
+            .name(format!("traillake-decode-{i}"))
+            .spawn(move || {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(mut r) => r.blocking_recv(),
+                        Err(_) => None,
+                    };
+                    let Some((src, fetched)) = job else { break };
+                    if !w.process(&src, fetched) {
+                        return;
+                    }
+                }
+                w.flush();
+            })
+            .map_err(|e| IngestError::Internal(format!("cannot start a decode thread: {e}")))?;
+        handles.push(h);
+    }
+    drop(out_tx);
+
+    let mut result = Ok(());
+    while let Some(msg) = out_rx.recv().await {
+        if let Err(e) = writer.handle(msg).await {
+            result = Err(e);
+            break;
+        }
+    }
+    // On a writer error, closing the channel stops the workers at their next send.
+    drop(out_rx);
+    for h in handles {
+        let _ = tokio::task::spawn_blocking(move || h.join()).await;
+    }
+    feeder.abort();
+    result?;
+    writer.flush().await?;
+    progress.finish();
+
+    let mut report = writer.report;
+    report.eds_id = report_pre.eds_id;
+    report.eds_name = report_pre.eds_name;
+    report.sources_already_ingested = report_pre.sources_already_ingested;
+    report.digests_skipped += report_pre.digests_skipped;
+    report.ignored_files = report_pre.ignored_files;
+    report.input_bytes = report_pre.input_bytes;
+    let elapsed = started.elapsed().max(Duration::from_micros(1));
+    report.elapsed_seconds = elapsed.as_secs_f64();
+    report.events_per_second = report.events_added as f64 / elapsed.as_secs_f64();
+    Ok(report)
+}

@@ -1,0 +1,215 @@
+//! Finding the source objects named on the command line: files, folders (recursively) and
+//! `s3://bucket/prefix` listings, each with the key the idempotency ledger remembers it by.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use url::Url;
+
+use super::IngestError;
+
+/// One object to ingest.
+#[derive(Debug, Clone)]
+pub struct SourceObject {
+    /// Ledger key: canonical URI plus size, so a grown or rewritten file is read again.
+    pub key: String,
+    /// What users see in messages.
+    pub display: String,
+    pub size: u64,
+    pub location: SourceLocation,
+    /// A CloudTrail digest file by its key layout (`CloudTrail-Digest/`): not read.
+    pub digest_by_path: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceLocation {
+    Local(PathBuf),
+    S3 { store: Arc<dyn ObjectStore>, path: ObjectPath },
+}
+
+/// Result of expanding the command-line sources.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub objects: Vec<SourceObject>,
+    /// Files inside folders skipped because their names are not trail-file names.
+    pub ignored: Vec<String>,
+}
+
+/// File names read when walking folders (explicitly named files are always read).
+fn looks_like_trail_file(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    !n.starts_with('.')
+        && [".json", ".json.gz", ".gz", ".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".log", ".log.gz"]
+            .iter()
+            .any(|ext| n.ends_with(ext))
+}
+
+fn is_digest_path(p: &str) -> bool {
+    p.contains("/CloudTrail-Digest/") || p.contains("_CloudTrail-Digest_")
+}
+
+pub async fn list(specs: &[String]) -> Result<Listing, IngestError> {
+    let mut listing = Listing::default();
+    for spec in specs {
+        if spec.starts_with("s3://") || spec.starts_with("s3a://") {
+            list_s3(spec, &mut listing).await?;
+        } else {
+            list_local(Path::new(spec), true, &mut listing)?;
+        }
+    }
+    listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
+    listing.objects.dedup_by(|a, b| a.key == b.key);
+    Ok(listing)
+}
+
+fn list_local(path: &Path, explicit: bool, out: &mut Listing) -> Result<(), IngestError> {
+    let meta = std::fs::metadata(path).map_err(|e| IngestError::Source {
+        source_name: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    if meta.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .map_err(|e| IngestError::Source { source_name: path.display().to_string(), reason: e.to_string() })?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            list_local(&p, false, out)?;
+        }
+        return Ok(());
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if !explicit && !looks_like_trail_file(&name) {
+        out.ignored.push(path.display().to_string());
+        return Ok(());
+    }
+    let abs = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let uri = Url::from_file_path(&abs).map(|u| u.to_string()).unwrap_or_else(|_| abs.display().to_string());
+    let display = path.display().to_string();
+    out.objects.push(SourceObject {
+        key: format!("{uri}#{}", meta.len()),
+        digest_by_path: is_digest_path(&uri),
+        display,
+        size: meta.len(),
+        location: SourceLocation::Local(abs),
+    });
+    Ok(())
+}
+
+async fn list_s3(spec: &str, out: &mut Listing) -> Result<(), IngestError> {
+    let url = Url::parse(spec).map_err(|e| IngestError::Source { source_name: spec.into(), reason: e.to_string() })?;
+    let bucket = url.host_str().unwrap_or_default().to_string();
+    let (store, _) = crate::s3::object_store_for(&url)
+        .map_err(|e| IngestError::Source { source_name: spec.into(), reason: e.to_string() })?;
+    let prefix = url.path().trim_start_matches('/');
+    let prefix_path = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+    let metas: Vec<_> = store
+        .list(prefix_path.as_ref())
+        .try_collect()
+        .await
+        .map_err(|e| IngestError::Source { source_name: spec.into(), reason: e.to_string() })?;
+    let mut found = false;
+    for m in metas {
+        let key = m.location.to_string();
+        // A prefix lists everything below it; an exact key names one object.
+        if !(key == prefix || prefix.is_empty() || prefix.ends_with('/') || key.starts_with(&format!("{prefix}/"))) {
+            continue;
+        }
+        found = true;
+        let name = m.location.filename().unwrap_or_default().to_string();
+        if key != prefix && !looks_like_trail_file(&name) {
+            out.ignored.push(format!("s3://{bucket}/{key}"));
+            continue;
+        }
+        let uri = format!("s3://{bucket}/{key}");
+        out.objects.push(SourceObject {
+            key: format!("{uri}#{}", m.size),
+            digest_by_path: is_digest_path(&uri),
+            display: uri,
+            size: m.size,
+            location: SourceLocation::S3 { store: Arc::clone(&store), path: m.location },
+        });
+    }
+    if !found {
+        return Err(IngestError::Source { source_name: spec.into(), reason: "no objects under this prefix".into() });
+    }
+    Ok(())
+}
+
+/// The source's bytes, fetched whole for S3 objects (CloudTrail objects are at most 50 MB
+/// before compression) and streamed from disk for local files.
+pub enum Fetched {
+    Local(PathBuf),
+    Memory(Bytes),
+}
+
+impl SourceObject {
+    pub async fn fetch(&self) -> io::Result<Fetched> {
+        match &self.location {
+            SourceLocation::Local(p) => Ok(Fetched::Local(p.clone())),
+            SourceLocation::S3 { store, path } => {
+                let r = store.get(path).await.map_err(io::Error::other)?;
+                Ok(Fetched::Memory(r.bytes().await.map_err(io::Error::other)?))
+            }
+        }
+    }
+}
+
+/// A reader over the decompressed content: gzip is detected by its magic bytes, not the name.
+pub fn open_decoded(fetched: Fetched) -> io::Result<Box<dyn Read + Send>> {
+    let mut raw: Box<dyn Read + Send> = match fetched {
+        Fetched::Local(p) => Box::new(std::fs::File::open(p)?),
+        Fetched::Memory(b) => Box::new(io::Cursor::new(b)),
+    };
+    let mut magic = [0u8; 2];
+    let mut n = 0;
+    while n < 2 {
+        let k = raw.read(&mut magic[n..])?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    let head = io::Cursor::new(magic[..n].to_vec());
+    let chained = head.chain(raw);
+    if n == 2 && magic == [0x1f, 0x8b] {
+        // Multi-member aware: concatenated gzip streams (CloudWatch exports) decode whole.
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, chained))))
+    } else {
+        Ok(Box::new(io::BufReader::with_capacity(256 * 1024, chained)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trail_file_names() {
+        assert!(looks_like_trail_file("111_CloudTrail_us-east-1_20250306T0320Z_x.json.gz"));
+        assert!(looks_like_trail_file("events.ndjson"));
+        assert!(!looks_like_trail_file("LICENSE"));
+        assert!(!looks_like_trail_file("SOURCES.md"));
+        assert!(!looks_like_trail_file(".hidden.json"));
+        assert!(is_digest_path("s3://b/AWSLogs/1/CloudTrail-Digest/us-east-1/2025/01/01/x.json.gz"));
+    }
+
+    #[test]
+    fn gzip_detected_by_content() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("plain-name.json");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"{\"Records\":[]}").expect("gz");
+        std::fs::write(&p, enc.finish().expect("gz")).expect("write");
+        let mut s = String::new();
+        open_decoded(Fetched::Local(p)).and_then(|mut r| r.read_to_string(&mut s)).expect("read");
+        assert_eq!(s, "{\"Records\":[]}");
+    }
+}

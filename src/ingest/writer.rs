@@ -1,0 +1,368 @@
+//! The writer: collects decoded batches per event day, drops events the store already holds,
+//! and commits — many sources at a time — sorted, zstd-compressed Parquet files plus the
+//! ledger of completed sources, in one atomic Delta commit.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::{filter_record_batch, interleave_record_batch, take_record_batch};
+use datafusion::arrow::datatypes::{Date32Type, TimestampMicrosecondType, UInt32Type};
+use datafusion::arrow::array::PrimitiveArray;
+#[allow(deprecated)]
+use datafusion::parquet::arrow::async_reader::ParquetObjectReader;
+use datafusion::parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::SortingColumn;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::Action;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::DeltaTable;
+use futures::TryStreamExt;
+use indexmap::IndexMap;
+use object_store::ObjectStoreExt;
+use object_store::PutPayload;
+use sha2::{Digest, Sha256};
+
+use super::quarantine::QuarantineItem;
+use super::worker::{SourceReport, ToWriter};
+use super::{IngestError, IngestReport};
+use crate::schema;
+use crate::store::table::{CommitLedger, COMMIT_INFO_KEY};
+use crate::store::{EdsRecord, Store};
+
+/// Rows per sorted chunk handed to the Parquet encoder (and per row group at most).
+const CHUNK_ROWS: usize = 64 * 1024;
+/// Dedup keys kept in memory; past this, keys of committed days are dropped and re-read
+/// from the table if those days come up again.
+const SEEN_KEYS_LIMIT: usize = 8_000_000;
+/// Quarantine messages printed in full before only counting.
+const MESSAGES_SHOWN: usize = 20;
+
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Decoded data (Arrow bytes) buffered before a commit.
+    pub commit_bytes: usize,
+    pub zstd_level: i32,
+    pub bloom_filters: bool,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self { commit_bytes: 384 * 1024 * 1024, zstd_level: 3, bloom_filters: false }
+    }
+}
+
+pub struct Writer<'a> {
+    store: &'a Store,
+    rec: &'a EdsRecord,
+    table: DeltaTable,
+    config: WriterConfig,
+    props: WriterProperties,
+    run_id: String,
+    flushes: u32,
+    days: BTreeMap<i32, Vec<RecordBatch>>,
+    buffered_bytes: usize,
+    seen: HashMap<i32, HashSet<u128>>,
+    seen_total: usize,
+    done: Vec<SourceReport>,
+    quarantine: Vec<QuarantineItem>,
+    pub report: IngestReport,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(store: &'a Store, rec: &'a EdsRecord, table: DeltaTable, config: WriterConfig, run_id: String) -> Self {
+        let props = parquet_properties(&config);
+        Self {
+            store,
+            rec,
+            table,
+            config,
+            props,
+            run_id,
+            flushes: 0,
+            days: BTreeMap::new(),
+            buffered_bytes: 0,
+            seen: HashMap::new(),
+            seen_total: 0,
+            done: Vec::new(),
+            quarantine: Vec::new(),
+            report: IngestReport::default(),
+        }
+    }
+
+    pub async fn handle(&mut self, msg: ToWriter) -> Result<(), IngestError> {
+        match msg {
+            ToWriter::Batch(batch) => {
+                for (day, part) in split_by_day(&batch)? {
+                    let part = self.dedup(day, part).await?;
+                    if part.num_rows() > 0 {
+                        self.buffered_bytes += part.get_array_memory_size();
+                        self.days.entry(day).or_default().push(part);
+                    }
+                }
+                if self.buffered_bytes >= self.config.commit_bytes {
+                    self.flush().await?;
+                }
+            }
+            ToWriter::Quarantine(item) => {
+                if self.report.quarantined_records < MESSAGES_SHOWN as u64 {
+                    tracing::warn!("quarantined {}", item.message());
+                }
+                self.report.quarantined_records += 1;
+                self.report.messages.push(item.message());
+                self.quarantine.push(item);
+            }
+            ToWriter::SourceDone(r) => {
+                self.report.files += 1;
+                self.report.insights_skipped += r.insights;
+                self.report.digests_skipped += r.digests;
+                if r.failed {
+                    self.report.files_failed += 1;
+                }
+                self.done.push(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes rows whose event is already stored or was seen earlier in this run.
+    async fn dedup(&mut self, day: i32, batch: RecordBatch) -> Result<RecordBatch, IngestError> {
+        if !self.seen.contains_key(&day) {
+            let existing = self.load_day_keys(day).await?;
+            self.seen_total += existing.len();
+            self.seen.insert(day, existing);
+        }
+        let keys = event_keys(&batch);
+        let seen = self.seen.entry(day).or_default();
+        let mut keep = Vec::with_capacity(keys.len());
+        let mut dropped = 0u64;
+        for k in keys {
+            let fresh = seen.insert(k);
+            if !fresh {
+                dropped += 1;
+            }
+            keep.push(fresh);
+        }
+        self.seen_total += keep.len() - dropped as usize;
+        self.report.duplicates_skipped += dropped;
+        if dropped == 0 {
+            return Ok(batch);
+        }
+        Ok(filter_record_batch(&batch, &BooleanArray::from(keep))?)
+    }
+
+    /// Dedup keys of the events already stored for one day (reads two narrow columns).
+    async fn load_day_keys(&self, day: i32) -> Result<HashSet<u128>, IngestError> {
+        let mut keys = HashSet::new();
+        let Ok(snap) = self.table.snapshot() else { return Ok(keys) };
+        let part = schema::cloudtrail().partition_column();
+        let day_str = day_string(day);
+        let files: Vec<String> = snap
+            .log_data()
+            .iter()
+            .filter(|f| f.partition_values_map().get(part).cloned().flatten().as_deref() == Some(day_str.as_str()))
+            .map(|f| f.path().into_owned())
+            .collect();
+        let store = self.table.log_store().object_store(None);
+        for path in files {
+            let path = object_store::path::Path::from_url_path(&path)
+                .map_err(|e| IngestError::Internal(format!("bad file path {path}: {e}")))?;
+            // Deprecated upstream in favour of hand-written readers; still the simplest correct one.
+            #[allow(deprecated)]
+            let reader = ParquetObjectReader::new(Arc::clone(&store), path);
+            let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+            let names = ["eventid", "eventjsonchecksum"];
+            let mask = ProjectionMask::columns(builder.parquet_schema(), names.iter().copied());
+            let mut stream = builder.with_projection(mask).build()?;
+            while let Some(b) = stream.try_next().await? {
+                keys.extend(event_keys(&b));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Writes everything buffered and commits it with the ledger of completed sources.
+    pub async fn flush(&mut self) -> Result<(), IngestError> {
+        if self.days.is_empty() && self.done.is_empty() && self.quarantine.is_empty() {
+            return Ok(());
+        }
+        self.flushes += 1;
+        // Quarantine first: once the ledger names a source, its rejects must already be kept.
+        if !self.quarantine.is_empty() {
+            let path = self.store.quarantine_path(&self.rec.id, &format!("{}-{:04}", self.run_id, self.flushes));
+            let mut body = Vec::new();
+            for item in self.quarantine.drain(..) {
+                serde_json::to_writer(&mut body, &item).map_err(|e| IngestError::Internal(e.to_string()))?;
+                body.push(b'\n');
+            }
+            self.store.objects().put(&path, PutPayload::from(body)).await.map_err(crate::store::StoreError::from)?;
+            self.report.quarantine_files.push(self.store.display_path(&path));
+        }
+
+        let mut actions = Vec::new();
+        let mut events = 0u64;
+        if !self.days.is_empty() {
+            let mut writer = RecordBatchWriter::for_table(&self.table)?.with_writer_properties(self.props.clone());
+            for (day, batches) in std::mem::take(&mut self.days) {
+                let mut partition = IndexMap::new();
+                partition.insert(
+                    schema::cloudtrail().partition_column().to_string(),
+                    delta_kernel::expressions::Scalar::Date(day),
+                );
+                for chunk in sorted_chunks(&batches)? {
+                    events += chunk.num_rows() as u64;
+                    writer
+                        .write_partition(chunk, &partition, deltalake::writer::WriteMode::Default)
+                        .await?;
+                }
+            }
+            let adds = writer.flush().await?;
+            for add in &adds {
+                self.report.stored_bytes += add.size.max(0) as u64;
+                self.report.files_written += 1;
+            }
+            actions.extend(adds.into_iter().map(Action::Add));
+        }
+        self.buffered_bytes = 0;
+
+        // Sources that could not be fetched at all are left out: a re-run should try them again.
+        let done: Vec<SourceReport> = std::mem::take(&mut self.done);
+        let ledger = CommitLedger {
+            sources: done.iter().filter(|r| !r.unreadable).map(|r| r.key.clone()).collect(),
+            events,
+        };
+        if actions.is_empty() && ledger.sources.is_empty() {
+            return Ok(());
+        }
+        let metadata = serde_json::to_value(&ledger).map_err(|e| IngestError::Internal(e.to_string()))?;
+        let props = CommitProperties::default()
+            .with_metadata([(COMMIT_INFO_KEY.to_string(), metadata)])
+            .with_cleanup_expired_logs(Some(false));
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(vec![schema::cloudtrail().partition_column().to_string()]),
+            predicate: None,
+        };
+        CommitBuilder::from(props)
+            .with_actions(actions)
+            .build(Some(self.table.snapshot()?), self.table.log_store(), operation)
+            .await?;
+        self.table.update_state().await?;
+        self.report.events_added += events;
+        self.report.commits += 1;
+        if self.seen_total > SEEN_KEYS_LIMIT {
+            // Everything in `seen` is committed now, so it can be re-read from the table.
+            self.seen.clear();
+            self.seen_total = 0;
+        }
+        Ok(())
+    }
+}
+
+fn day_string(day: i32) -> String {
+    chrono::NaiveDate::from_epoch_days(day).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+}
+
+/// Splits a batch by its day column (almost always a single day: no copy then).
+fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>, IngestError> {
+    let days = batch
+        .column_by_name(schema::cloudtrail().partition_column())
+        .map(|c| c.as_primitive::<Date32Type>().clone())
+        .ok_or_else(|| IngestError::Internal("batch without a day column".into()))?;
+    let vals = days.values();
+    let Some(&first) = vals.first() else { return Ok(Vec::new()) };
+    if vals.iter().all(|&d| d == first) {
+        return Ok(vec![(first, batch.clone())]);
+    }
+    let mut groups: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+    for (i, &d) in vals.iter().enumerate() {
+        groups.entry(d).or_default().push(i as u32);
+    }
+    groups
+        .into_iter()
+        .map(|(d, idx)| Ok((d, take_record_batch(batch, &PrimitiveArray::<UInt32Type>::from(idx))?)))
+        .collect()
+}
+
+/// One key per row identifying the event: its `eventID` (a UUID), else a hash of it, else the
+/// checksum of the event text.
+fn event_keys(batch: &RecordBatch) -> Vec<u128> {
+    let ids = batch.column_by_name("eventid").map(|c| c.as_string::<i32>().clone());
+    let sums = batch.column_by_name("eventjsonchecksum").map(|c| c.as_string::<i32>().clone());
+    (0..batch.num_rows())
+        .map(|i| {
+            if let Some(ids) = ids.as_ref().filter(|a| a.is_valid(i)) {
+                let id = ids.value(i);
+                if let Ok(u) = uuid::Uuid::try_parse(id) {
+                    return u.as_u128();
+                }
+                return hash128(id.as_bytes());
+            }
+            match sums.as_ref().filter(|a| a.is_valid(i)) {
+                Some(s) => hash128(s.value(i).as_bytes()),
+                None => hash128(format!("row-{i}").as_bytes()),
+            }
+        })
+        .collect()
+}
+
+fn hash128(b: &[u8]) -> u128 {
+    let d = Sha256::digest(b);
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&d[..16]);
+    u128::from_le_bytes(a)
+}
+
+/// The day's rows in `eventtime` order, in chunks of at most `CHUNK_ROWS`.
+fn sorted_chunks(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>, IngestError> {
+    let mut order: Vec<(i64, usize, usize)> = Vec::new();
+    for (bi, b) in batches.iter().enumerate() {
+        let t = b
+            .column_by_name("eventtime")
+            .map(|c| c.as_primitive::<TimestampMicrosecondType>().clone())
+            .ok_or_else(|| IngestError::Internal("batch without eventtime".into()))?;
+        order.extend(t.values().iter().enumerate().map(|(ri, &v)| (v, bi, ri)));
+    }
+    order.sort_unstable();
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    order
+        .chunks(CHUNK_ROWS)
+        .map(|c| {
+            let idx: Vec<(usize, usize)> = c.iter().map(|&(_, b, r)| (b, r)).collect();
+            Ok(interleave_record_batch(&refs, &idx)?)
+        })
+        .collect()
+}
+
+/// Parquet settings: zstd, dictionaries only where values repeat, page statistics on
+/// `eventtime` (files are sorted by it), sorted-by metadata.
+pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
+    let level = ZstdLevel::try_new(config.zstd_level).unwrap_or_default();
+    let s = schema::cloudtrail();
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_created_by(format!("traillake {}", env!("CARGO_PKG_VERSION")))
+        .set_max_row_group_row_count(Some(CHUNK_ROWS * 2))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_column_statistics_enabled(ColumnPath::from("eventtime"), EnabledStatistics::Page);
+    if let Some(i) = s.index_of("eventtime") {
+        b = b.set_sorting_columns(Some(vec![SortingColumn { column_idx: i as i32, descending: false, nulls_first: false }]));
+    }
+    for col in ["eventjson", "eventjsonchecksum", "eventid", "requestid", "sharedeventid"] {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
+    }
+    if config.bloom_filters {
+        for col in ["eventid", "sourceipaddress"] {
+            b = b.set_column_bloom_filter_enabled(ColumnPath::from(col), true);
+        }
+        b = b.set_column_bloom_filter_enabled(
+            ColumnPath::new(vec!["useridentity".into(), "accesskeyid".into()]),
+            true,
+        );
+    }
+    b.build()
+}

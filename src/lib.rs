@@ -1,0 +1,11 @@
+//! traillake: a local CloudTrail Lake.
+//!
+//! Data flows one way: sources → [`ingest`] → [`store`] ← [`engine`] ← front ends ([`cli`]).
+
+pub mod cli;
+pub mod demo;
+pub mod engine;
+pub mod ingest;
+pub mod s3;
+pub mod schema;
+pub mod store;

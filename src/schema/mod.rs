@@ -1,0 +1,214 @@
+//! The CloudTrail event schema, loaded from `schemas/cloudtrail.json` (the schema is data, not
+//! code), and everything derived from it: the Arrow schema of an event data store and the
+//! lookup tables the decoder uses to map trail JSON keys onto columns.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use serde::Deserialize;
+
+/// The schema file, compiled in so the binary is self-contained.
+const CLOUDTRAIL_SCHEMA_JSON: &str = include_str!("../../schemas/cloudtrail.json");
+
+/// Timezone of every timestamp column: CloudTrail times are UTC.
+pub const UTC: &str = "UTC";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("schemas/cloudtrail.json is not a valid schema description: {0}")]
+    Parse(#[from] serde_json::Error),
+    #[error("schema field `{0}`: {1}")]
+    Invalid(String, String),
+}
+
+/// One field of the event schema as written in `schemas/`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FieldSpec {
+    /// Physical (lowercase) column name.
+    pub name: String,
+    /// Key in the trail JSON; absent for derived columns.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Other keys that carry the same value in exports (e.g. Logstash's `@timestamp`).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(flatten)]
+    pub ty: FieldType,
+    /// An event without a usable value here cannot be stored.
+    #[serde(default)]
+    pub required: bool,
+    /// Columns computed by the ingestor rather than read from a key.
+    #[serde(default)]
+    pub derived: Option<Derived>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum FieldType {
+    String,
+    Timestamp,
+    Boolean,
+    /// `map<string,string>` of an object's top-level keys.
+    Map,
+    Struct { fields: Vec<FieldSpec> },
+    List { item: Box<ItemSpec> },
+}
+
+/// The element type of a list.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ItemSpec {
+    #[serde(flatten)]
+    pub ty: FieldType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Derived {
+    /// The original event text.
+    EventJson,
+    /// SHA-256 (hex) of the original event text.
+    EventJsonSha256,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PartitionSpec {
+    pub name: String,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventSchemaSpec {
+    pub name: String,
+    pub partition: PartitionSpec,
+    pub fields: Vec<FieldSpec>,
+}
+
+/// The loaded event schema plus its derived Arrow forms.
+#[derive(Debug)]
+pub struct EventSchema {
+    pub spec: EventSchemaSpec,
+    /// Columns users see (the Lake schema).
+    pub arrow: SchemaRef,
+    /// What is stored: the Lake columns plus the day partition column.
+    pub stored: SchemaRef,
+}
+
+impl EventSchema {
+    pub fn parse(json: &str) -> Result<Self, SchemaError> {
+        let spec: EventSchemaSpec = serde_json::from_str(json)?;
+        validate(&spec.fields)?;
+        let fields: Vec<Field> = spec.fields.iter().map(field_to_arrow).collect();
+        let arrow = Arc::new(Schema::new(fields.clone()));
+        let mut stored_fields = fields;
+        stored_fields.push(Field::new(&spec.partition.name, DataType::Date32, false));
+        let stored = Arc::new(Schema::new(stored_fields));
+        Ok(Self { spec, arrow, stored })
+    }
+
+    /// Index of a top-level column by physical name.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.spec.fields.iter().position(|f| f.name == name)
+    }
+
+    pub fn partition_column(&self) -> &str {
+        &self.spec.partition.name
+    }
+}
+
+/// The CloudTrail event schema, parsed once.
+pub fn cloudtrail() -> &'static EventSchema {
+    static SCHEMA: OnceLock<EventSchema> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        // The file is compiled in and covered by tests; failing here is a build defect.
+        EventSchema::parse(CLOUDTRAIL_SCHEMA_JSON)
+            .unwrap_or_else(|e| panic!("built-in schema is invalid: {e}"))
+    })
+}
+
+fn validate(fields: &[FieldSpec]) -> Result<(), SchemaError> {
+    let mut seen = HashMap::new();
+    for f in fields {
+        if f.name != f.name.to_ascii_lowercase() {
+            return Err(SchemaError::Invalid(f.name.clone(), "physical names must be lowercase".into()));
+        }
+        if seen.insert(f.name.as_str(), ()).is_some() {
+            return Err(SchemaError::Invalid(f.name.clone(), "duplicate name".into()));
+        }
+        if f.source.is_none() && f.derived.is_none() {
+            return Err(SchemaError::Invalid(f.name.clone(), "needs a `source` key or `derived`".into()));
+        }
+        match &f.ty {
+            FieldType::Struct { fields } => validate(fields)?,
+            FieldType::List { item } => {
+                if let FieldType::Struct { fields } = &item.ty {
+                    validate(fields)?
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+pub fn field_to_arrow(f: &FieldSpec) -> Field {
+    // Every column is nullable: CloudTrail omits fields freely and type drift stores NULL.
+    Field::new(&f.name, type_to_arrow(&f.ty), true)
+}
+
+pub fn type_to_arrow(ty: &FieldType) -> DataType {
+    match ty {
+        FieldType::String => DataType::Utf8,
+        FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+        FieldType::Boolean => DataType::Boolean,
+        FieldType::Map => map_type(),
+        FieldType::Struct { fields } => {
+            DataType::Struct(Fields::from(fields.iter().map(field_to_arrow).collect::<Vec<_>>()))
+        }
+        FieldType::List { item } => {
+            DataType::List(Arc::new(Field::new("element", type_to_arrow(&item.ty), true)))
+        }
+    }
+}
+
+/// `map<string,string>` laid out as Delta and Parquet expect (`key_value` entries).
+pub fn map_type() -> DataType {
+    DataType::Map(Arc::new(map_entries_field()), false)
+}
+
+pub fn map_entries_field() -> Field {
+    Field::new(
+        "key_value",
+        DataType::Struct(Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, true),
+        ])),
+        false,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_schema_derives_lake_types() {
+        let s = cloudtrail();
+        let f = |n: &str| s.arrow.field_with_name(n).map(|f| f.data_type().clone()).ok();
+        assert_eq!(f("eventtime"), Some(DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))));
+        assert_eq!(f("readonly"), Some(DataType::Boolean));
+        assert_eq!(f("requestparameters"), Some(map_type()));
+        assert!(matches!(f("resources"), Some(DataType::List(_))));
+        assert!(s.stored.field_with_name("calendarday").is_ok());
+        assert!(s.arrow.field_with_name("calendarday").is_err());
+        for field in s.arrow.fields() {
+            assert_eq!(field.name(), &field.name().to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn rejects_uppercase_names() {
+        let bad = r#"{"name":"x","partition":{"name":"d","from":"t"},"fields":[{"name":"eventTime","source":"eventTime","type":"timestamp"}]}"#;
+        assert!(matches!(EventSchema::parse(bad), Err(SchemaError::Invalid(..))));
+    }
+}

@@ -1,0 +1,155 @@
+//! The catalog of event data stores: one JSON document at the store root listing every EDS
+//! (id, name, ARN, status, settings). Each EDS's events live in its own Delta table.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Account and Region used in the ARN-style identifiers of local event data stores.
+pub const LOCAL_REGION: &str = "local";
+pub const LOCAL_ACCOUNT: &str = "000000000000";
+
+/// An event data store id: a UUID, printed lowercase, as CloudTrail Lake writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(transparent)]
+pub struct EdsId(Uuid);
+
+impl EdsId {
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub fn arn(&self) -> String {
+        format!("arn:aws:cloudtrail:{LOCAL_REGION}:{LOCAL_ACCOUNT}:eventdatastore/{self}")
+    }
+}
+
+impl fmt::Display for EdsId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.hyphenated())
+    }
+}
+
+impl FromStr for EdsId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EdsStatus {
+    Enabled,
+    StoppedIngestion,
+    PendingDeletion,
+}
+
+impl fmt::Display for EdsStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EdsStatus::Enabled => "ENABLED",
+            EdsStatus::StoppedIngestion => "STOPPED_INGESTION",
+            EdsStatus::PendingDeletion => "PENDING_DELETION",
+        })
+    }
+}
+
+/// Default retention, as CloudTrail Lake's extendable-retention pricing (days).
+pub const DEFAULT_RETENTION_DAYS: u32 = 366;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EdsRecord {
+    pub id: EdsId,
+    pub name: String,
+    pub arn: String,
+    pub status: EdsStatus,
+    pub created_timestamp: DateTime<Utc>,
+    pub updated_timestamp: DateTime<Utc>,
+    pub retention_period: u32,
+    pub termination_protection_enabled: bool,
+    /// AWS-shaped advanced event selectors, kept verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advanced_event_selectors: Option<serde_json::Value>,
+    /// Where the Delta table lives, relative to the store root.
+    pub table_path: String,
+}
+
+impl EdsRecord {
+    pub fn new(name: &str, now: DateTime<Utc>) -> Self {
+        let id = EdsId::new_random();
+        Self {
+            id,
+            name: name.to_string(),
+            arn: id.arn(),
+            status: EdsStatus::Enabled,
+            created_timestamp: now,
+            updated_timestamp: now,
+            retention_period: DEFAULT_RETENTION_DAYS,
+            termination_protection_enabled: true,
+            advanced_event_selectors: None,
+            table_path: format!("eds/{id}"),
+        }
+    }
+
+    /// Whether `key` names this EDS: its id, name, or ARN (ids and ARNs case-insensitively).
+    pub fn is_named(&self, key: &str) -> bool {
+        let key = key.trim();
+        key == self.name || key.eq_ignore_ascii_case(&self.id.to_string()) || key.eq_ignore_ascii_case(&self.arn)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Catalog {
+    pub format_version: u32,
+    pub event_data_stores: Vec<EdsRecord>,
+}
+
+/// Names as CloudTrail accepts them: 3–128 characters of letters, digits, `.`, `_`, `-`.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !(3..=128).contains(&name.len()) || !ok_chars {
+        return Err(format!(
+            "invalid event data store name {name:?}: use 3 to 128 letters, digits, '.', '_' or '-'"
+        ));
+    }
+    if Uuid::parse_str(name).is_ok() || name.starts_with("arn:") {
+        return Err(format!("invalid event data store name {name:?}: a name cannot look like an id or ARN"));
+    }
+    Ok(())
+}
+
+impl Catalog {
+    pub fn find(&self, key: &str) -> Option<&EdsRecord> {
+        self.event_data_stores.iter().find(|e| e.is_named(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_ids_and_arns_resolve() {
+        let rec = EdsRecord::new("prod-trail", Utc::now());
+        let cat = Catalog { format_version: 1, event_data_stores: vec![rec.clone()] };
+        assert!(cat.find("prod-trail").is_some());
+        assert!(cat.find(&rec.id.to_string().to_uppercase()).is_some());
+        assert!(cat.find(&rec.arn).is_some());
+        assert!(cat.find("other").is_none());
+        assert!(rec.arn.ends_with(&format!("eventdatastore/{}", rec.id)));
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(validate_name("default").is_ok());
+        assert!(validate_name("a").is_err());
+        assert!(validate_name("has space").is_err());
+        assert!(validate_name("5e2676f8-9fce-46ef-8142-3e36a94e6691").is_err());
+    }
+}

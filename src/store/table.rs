@@ -1,0 +1,159 @@
+//! One EDS's Delta table: creation with the event schema, opening, size/count figures, and the
+//! ledger of ingested sources that lives in the table's own commits.
+//!
+//! The ledger is written into each ingest commit's `commitInfo` (under the key `traillake`), so
+//! data and ledger become visible in the same atomic step: a crash either loses both or neither.
+//! Commit files are kept (`delta.logRetentionDuration` of 100 years) so the ledger never expires.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::StructType;
+use deltalake::{DeltaTable, DeltaTableBuilder};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::ObjectStoreExt;
+use serde::Deserialize;
+
+use super::{EdsRecord, Store, StoreError};
+use crate::schema;
+
+/// Key of our entry in a commit's `commitInfo`.
+pub const COMMIT_INFO_KEY: &str = "traillake";
+
+/// Columns whose min/max statistics are kept per file for data skipping.
+const STATS_COLUMNS: &str = "eventtime,eventid,eventname,eventsource,awsregion,recipientaccountid,\
+errorcode,sourceipaddress,eventcategory,useridentity.accesskeyid,useridentity.arn";
+
+pub async fn create(store: &Store, rec: &EdsRecord) -> Result<DeltaTable, StoreError> {
+    let url = store.url_of(&format!("{}/", rec.table_path))?;
+    let arrow = schema::cloudtrail().stored.clone();
+    let kernel: StructType = arrow.as_ref().try_into_kernel().map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let table = DeltaTableBuilder::from_url(url)?.with_storage_options(store.storage_options().clone()).build()?;
+    let table = table
+        .create()
+        .with_table_name(rec.id.to_string())
+        .with_comment(format!("traillake event data store {}", rec.name))
+        .with_columns(kernel.fields().cloned())
+        .with_partition_columns([schema::cloudtrail().partition_column().to_string()])
+        .with_configuration_property(deltalake::TableProperty::DataSkippingStatsColumns, Some(STATS_COLUMNS))
+        .with_configuration_property(deltalake::TableProperty::LogRetentionDuration, Some("interval 36500 days"))
+        .with_configuration_property(deltalake::TableProperty::EnableExpiredLogCleanup, Some("false"))
+        .await?;
+    Ok(table)
+}
+
+pub async fn open(store: &Store, rec: &EdsRecord) -> Result<DeltaTable, StoreError> {
+    let url = store.url_of(&format!("{}/", rec.table_path))?;
+    let mut table = DeltaTableBuilder::from_url(url)?.with_storage_options(store.storage_options().clone()).build()?;
+    table.load().await?;
+    Ok(table)
+}
+
+/// Figures `eds describe` shows.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableFigures {
+    pub event_count: u64,
+    pub size_bytes: u64,
+    pub file_count: u64,
+    pub version: i64,
+    /// Earliest and latest event day held.
+    pub first_day: Option<String>,
+    pub last_day: Option<String>,
+}
+
+pub fn figures(table: &DeltaTable) -> Result<TableFigures, StoreError> {
+    let snap = table.snapshot()?;
+    let mut f = TableFigures { version: snap.version() as i64, ..Default::default() };
+    let part = schema::cloudtrail().partition_column();
+    for file in snap.log_data().iter() {
+        f.file_count += 1;
+        f.size_bytes += file.size().max(0) as u64;
+        f.event_count += file.num_records().unwrap_or(0) as u64;
+        if let Some(Some(day)) = file.partition_values_map().get(part).cloned() {
+            if f.first_day.as_ref().is_none_or(|d| &day < d) {
+                f.first_day = Some(day.clone());
+            }
+            if f.last_day.as_ref().is_none_or(|d| &day > d) {
+                f.last_day = Some(day);
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// What an ingest commit records in its `commitInfo`.
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+pub struct CommitLedger {
+    /// Source keys fully contained in this commit.
+    pub sources: Vec<String>,
+    #[serde(default)]
+    pub events: u64,
+}
+
+#[derive(Deserialize)]
+struct LogLine {
+    #[serde(rename = "commitInfo")]
+    commit_info: Option<CommitInfoEntry>,
+}
+
+#[derive(Deserialize)]
+struct CommitInfoEntry {
+    #[serde(rename = "traillake")]
+    traillake: Option<CommitLedger>,
+}
+
+/// Every source key recorded by any commit of the table.
+///
+/// Reads the commit files themselves (many at once): `commitInfo` is not carried into
+/// checkpoints, and the table keeps its commit files for that reason.
+pub async fn ingested_sources(table: &DeltaTable) -> Result<HashSet<String>, StoreError> {
+    let store = table.log_store().object_store(None);
+    let log_dir = ObjectPath::from("_delta_log");
+    let commits: Vec<ObjectPath> = store
+        .list(Some(&log_dir))
+        .try_filter_map(|m| async move {
+            let name = m.location.filename().unwrap_or_default().to_string();
+            let is_commit = name.len() == 25 && name.ends_with(".json") && name[..20].bytes().all(|b| b.is_ascii_digit());
+            Ok(is_commit.then_some(m.location))
+        })
+        .try_collect()
+        .await?;
+    let store = Arc::clone(&store);
+    let ledgers: Vec<Option<CommitLedger>> = futures::stream::iter(commits)
+        .map(|p| {
+            let store = Arc::clone(&store);
+            async move {
+                let bytes = store.get(&p).await?.bytes().await?;
+                Ok::<_, StoreError>(commit_ledger(&bytes))
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    Ok(ledgers.into_iter().flatten().flat_map(|l| l.sources).collect())
+}
+
+fn commit_ledger(commit: &[u8]) -> Option<CommitLedger> {
+    commit
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"{\"commitInfo\""))
+        .find_map(|l| serde_json::from_slice::<LogLine>(l).ok()?.commit_info?.traillake)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ledger_from_commit_info() {
+        let commit = br#"{"add":{"path":"x"}}
+{"commitInfo":{"timestamp":1,"operation":"WRITE","traillake":{"sources":["file:///a.json#10"],"events":3}}}
+"#;
+        let l = commit_ledger(commit).expect("ledger");
+        assert_eq!(l.sources, vec!["file:///a.json#10".to_string()]);
+        assert!(commit_ledger(b"{\"commitInfo\":{\"operation\":\"CREATE TABLE\"}}").is_none());
+    }
+}

@@ -1,0 +1,92 @@
+//! Shared helpers: temporary stores, the real-data folder, running the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use futures::TryStreamExt;
+use traillake::engine::Engine;
+use traillake::ingest::{self, IngestOptions, IngestReport};
+use traillake::store::Store;
+
+pub(crate) fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_traillake"));
+    c.env_remove("TRAILLAKE_STORE");
+    c
+}
+
+pub(crate) fn run(args: &[&str], store: &Path) -> Output {
+    bin().arg("--store").arg(store).args(args).output().expect("run traillake")
+}
+
+pub(crate) fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub(crate) fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `../shared/data` from the repository root, if present.
+pub(crate) fn shared_data() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: ../shared/data is absent; real-capture tests need it next to the repository");
+        None
+    }
+}
+
+pub(crate) fn store_in(dir: &Path) -> Store {
+    Store::open(dir.join("store").to_str().expect("utf8 path")).expect("open store")
+}
+
+pub(crate) async fn ingest_paths(store: &Store, eds: Option<&str>, paths: &[&Path]) -> IngestReport {
+    let srcs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let opts = IngestOptions { progress: false, ..Default::default() };
+    ingest::ingest(store, eds, &srcs, opts).await.expect("ingest")
+}
+
+/// Runs SQL and returns the rows as JSON values.
+pub(crate) async fn query_json(store: &Store, sql: &str) -> Vec<serde_json::Value> {
+    let engine = Engine::open(store).await.expect("engine");
+    let batches: Vec<_> = engine
+        .query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .execute_stream()
+        .await
+        .expect("execute")
+        .try_collect()
+        .await
+        .expect("collect");
+    let mut buf = Vec::new();
+    traillake::cli::output::write_batches(&mut buf, traillake::cli::output::Format::Json, &batches).expect("json");
+    serde_json::from_slice::<Vec<serde_json::Value>>(&buf).expect("parse json")
+}
+
+pub(crate) async fn count(store: &Store, sql: &str) -> i64 {
+    let rows = query_json(store, sql).await;
+    let v = rows.first().and_then(|r| r.as_object()).and_then(|o| o.values().next().cloned());
+    v.and_then(|v| v.as_i64()).unwrap_or_else(|| panic!("{sql}: no count in {rows:?}"))
+}
+
+/// Writes a file, creating parent folders.
+pub(crate) fn write(path: &Path, body: impl AsRef<[u8]>) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, body).expect("write");
+}
+
+pub(crate) fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(body).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// A minimal valid CloudTrail event.
+pub(crate) fn event(id: &str, time: &str, name: &str) -> String {
+    format!(
+        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","userName":"alice"}},"eventTime":"{time}","eventSource":"ec2.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1","userAgent":"aws-cli/2","requestParameters":{{"instancesSet":{{"items":[{{"instanceId":"i-1"}}]}}}},"responseElements":null,"eventID":"{id}","readOnly":true,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}}"#
+    )
+}
