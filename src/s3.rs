@@ -8,8 +8,11 @@ use object_store::aws::AmazonS3Builder;
 use object_store::ObjectStore;
 use url::Url;
 
+/// An object store plus the same settings as Delta storage options.
+pub type S3Access = (Arc<dyn ObjectStore>, HashMap<String, String>);
+
 /// An object store for the bucket of `url`, plus the same settings as Delta storage options.
-pub fn object_store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, HashMap<String, String>), object_store::Error> {
+pub fn object_store_for(url: &Url) -> Result<S3Access, object_store::Error> {
     let bucket = url.host_str().unwrap_or_default().to_string();
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
     let mut options = HashMap::new();

@@ -17,7 +17,11 @@ use crate::store::{table, EdsRecord, Store, StoreError};
 use output::Format;
 
 #[derive(Debug, Parser)]
-#[command(name = "traillake", version, about = "A local CloudTrail Lake: ingest CloudTrail trail files into event data stores and query them with CloudTrail Lake SQL.")]
+#[command(
+    name = "traillake",
+    version,
+    about = "A local CloudTrail Lake: ingest CloudTrail trail files into event data stores and query them with CloudTrail Lake SQL."
+)]
 pub struct Cli {
     /// Where event data stores live: a folder or s3://bucket/prefix.
     #[arg(long, global = true, env = "TRAILLAKE_STORE", default_value = "./traillake-data")]
@@ -117,6 +121,15 @@ pub struct IngestArgs {
     /// Decode threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Decoded data buffered per commit, in MiB (bounds memory; larger means fewer, bigger files).
+    #[arg(long, env = "TRAILLAKE_COMMIT_MB", default_value_t = 384)]
+    pub commit_mb: usize,
+    /// Parquet zstd level.
+    #[arg(long, default_value_t = 3, hide = true)]
+    pub zstd_level: i32,
+    /// Bloom filters on eventid, access key id and source IP.
+    #[arg(long, hide = true)]
+    pub bloom_filters: bool,
 }
 
 #[derive(Debug, Args)]
@@ -192,14 +205,22 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
         }
         Command::Ingest(a) => {
             let store = Store::open(&cli.store)?;
-            let opts = IngestOptions { threads: a.threads, progress: !a.no_progress, ..Default::default() };
+            let writer = ingest::WriterConfig {
+                commit_bytes: a.commit_mb.max(1) * 1024 * 1024,
+                zstd_level: a.zstd_level,
+                bloom_filters: a.bloom_filters,
+            };
+            let opts = IngestOptions { threads: a.threads, progress: !a.no_progress, writer };
             let report = ingest::ingest(&store, a.eds.as_deref(), &a.sources, opts).await?;
             if report.quarantined_records > 20 {
                 eprintln!("… {} more quarantined records (see the quarantine file)", report.quarantined_records - 20);
             }
             match a.format {
                 InfoFormat::Json => {
-                    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| CliError::Internal(e.to_string()))?)
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).map_err(|e| CliError::Internal(e.to_string()))?
+                    )
                 }
                 InfoFormat::Table => eprintln!("{}", report.summary()),
             }
@@ -210,8 +231,12 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
                 (Some(s), None) => s.clone(),
                 (None, Some(f)) => std::fs::read_to_string(f)
                     .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?,
-                (Some(_), Some(_)) => return Err(CliError::Usage("give the SQL as an argument or with -f, not both".into())),
-                (None, None) => return Err(CliError::Usage("no SQL given: `traillake query \"SELECT …\"` or `-f FILE.sql`".into())),
+                (Some(_), Some(_)) => {
+                    return Err(CliError::Usage("give the SQL as an argument or with -f, not both".into()))
+                }
+                (None, None) => {
+                    return Err(CliError::Usage("no SQL given: `traillake query \"SELECT …\"` or `-f FILE.sql`".into()))
+                }
             };
             let store = Store::open(&cli.store)?;
             let engine = Engine::open(&store).await?;
@@ -324,7 +349,12 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
 
 async fn run_demo(store_spec: &str, a: DemoArgs) -> Result<i32, CliError> {
     let store = Store::open(store_spec)?;
-    eprintln!("1/3 generating a sample organization trail ({} events over {} days) in {}", a.events, a.days, a.out.display());
+    eprintln!(
+        "1/3 generating a sample organization trail ({} events over {} days) in {}",
+        a.events,
+        a.days,
+        a.out.display()
+    );
     let opts = GenerateOptions { events: a.events, days: a.days, ..Default::default() };
     let g = demo::generate(&a.out, &opts)?;
     eprintln!("    {} trail files, {} gzip", g.files, ingest::human_bytes(g.gzip_bytes));
@@ -335,7 +365,8 @@ async fn run_demo(store_spec: &str, a: DemoArgs) -> Result<i32, CliError> {
     };
     eprintln!("2/3 ingesting into event data store \"demo\" ({})", eds.id);
     let sources = vec![a.out.display().to_string()];
-    let report = ingest::ingest(&store, Some("demo"), &sources, IngestOptions { progress: true, ..Default::default() }).await?;
+    let report =
+        ingest::ingest(&store, Some("demo"), &sources, IngestOptions { progress: true, ..Default::default() }).await?;
     eprintln!("{}", report.summary());
     eprintln!("3/3 investigating (CloudTrail Lake SQL, FROM the store's bare id as Lake writes it)\n");
     let engine = Engine::open(&store).await?;

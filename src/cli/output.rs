@@ -67,8 +67,7 @@ fn json_column(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
             out.append_null();
             continue;
         }
-        let v: serde_json::Value =
-            serde_json::from_slice(line).map_err(|e| ArrowError::JsonError(e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_slice(line).map_err(|e| ArrowError::JsonError(e.to_string()))?;
         match v.get("v") {
             Some(inner) => out.append_value(inner.to_string()),
             None => out.append_null(),
@@ -183,8 +182,11 @@ mod tests {
     #[test]
     fn formats() {
         let b = sample();
-        assert!(render(Format::Table, &[b.clone()]).contains("2023-01-22 16:53:53.000"));
-        assert_eq!(render(Format::Csv, &[b.clone()]), "eventtime,n,s\n2023-01-22 16:53:53.000,42,\"a,b\"\n");
+        assert!(render(Format::Table, std::slice::from_ref(&b)).contains("2023-01-22 16:53:53.000"));
+        assert_eq!(
+            render(Format::Csv, std::slice::from_ref(&b)),
+            "eventtime,n,s\n2023-01-22 16:53:53.000,42,\"a,b\"\n"
+        );
         let j: serde_json::Value = serde_json::from_str(&render(Format::Json, &[b])).expect("json");
         assert_eq!(j, serde_json::json!([{"eventtime": "2023-01-22 16:53:53.000", "n": 42, "s": "a,b"}]));
         let empty = sample().slice(0, 0);

@@ -32,12 +32,7 @@ pub struct GenerateOptions {
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        Self {
-            events: 5_000,
-            days: 7,
-            end_date: NaiveDate::from_ymd_opt(2026, 11, 15).unwrap_or_default(),
-            seed: 42,
-        }
+        Self { events: 5_000, days: 7, end_date: NaiveDate::from_ymd_opt(2026, 11, 15).unwrap_or_default(), seed: 42 }
     }
 }
 
@@ -141,7 +136,17 @@ fn iam_user(rng: &mut Rng, account: &'static str, name: &str, ip: &str, agent: &
     }
 }
 
-fn assumed_role(rng: &mut Rng, account: &'static str, role: &str, session: &str, ip: &str, agent: &'static str, created: DateTime<Utc>, mfa: bool) -> Actor {
+#[allow(clippy::too_many_arguments)]
+fn assumed_role(
+    rng: &mut Rng,
+    account: &'static str,
+    role: &str,
+    session: &str,
+    ip: &str,
+    agent: &'static str,
+    created: DateTime<Utc>,
+    mfa: bool,
+) -> Actor {
     let role_id = format!("AROA{}", rng.upper(17));
     Actor {
         identity: json!({
@@ -247,7 +252,9 @@ fn event(
 fn denied(mut e: Value, what: &str) -> Value {
     let arn = e["userIdentity"]["arn"].as_str().unwrap_or_default().to_string();
     e["errorCode"] = json!("AccessDenied");
-    e["errorMessage"] = json!(format!("User: {arn} is not authorized to perform: {what} because no identity-based policy allows the {what} action"));
+    e["errorMessage"] = json!(format!(
+        "User: {arn} is not authorized to perform: {what} because no identity-based policy allows the {what} action"
+    ));
     e["responseElements"] = Value::Null;
     e
 }
@@ -261,17 +268,38 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
     let rng = &mut w.rng;
     match roll {
         0..=24 => {
-            let ids: Vec<Value> = (0..1 + rng.below(3)).map(|_| json!({"instanceId": format!("i-0{}", rng.alnum(16).to_lowercase())})).collect();
-            event(rng, t, &actor, "ec2.amazonaws.com", "DescribeInstances", region,
-                json!({"instancesSet": {"items": ids}, "filterSet": {}, "includeAllInstances": false}), Value::Null, true, true)
+            let ids: Vec<Value> = (0..1 + rng.below(3))
+                .map(|_| json!({"instanceId": format!("i-0{}", rng.alnum(16).to_lowercase())}))
+                .collect();
+            event(
+                rng,
+                t,
+                &actor,
+                "ec2.amazonaws.com",
+                "DescribeInstances",
+                region,
+                json!({"instancesSet": {"items": ids}, "filterSet": {}, "includeAllInstances": false}),
+                Value::Null,
+                true,
+                true,
+            )
         }
         25..=39 => {
             let bucket = *rng.pick(&["prod-app-assets", "prod-logs-archive", EXFIL_BUCKET, "dev-scratch"]);
             let key = format!("data/{}/{}.json", rng.below(1000), rng.alnum(12));
             let name = if rng.chance(0.7) { "GetObject" } else { "PutObject" };
-            let mut e = event(rng, t, &actor, "s3.amazonaws.com", name, region,
+            let mut e = event(
+                rng,
+                t,
+                &actor,
+                "s3.amazonaws.com",
+                name,
+                region,
                 json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "key": key}),
-                Value::Null, name == "GetObject", false);
+                Value::Null,
+                name == "GetObject",
+                false,
+            );
             e["resources"] = json!([
                 {"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{bucket}/{key}")},
                 {"accountId": actor.account, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}")}
@@ -281,7 +309,18 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
             e
         }
         40..=49 => {
-            let mut e = event(rng, t, &actor, "sts.amazonaws.com", "GetCallerIdentity", region, Value::Null, Value::Null, true, true);
+            let mut e = event(
+                rng,
+                t,
+                &actor,
+                "sts.amazonaws.com",
+                "GetCallerIdentity",
+                region,
+                Value::Null,
+                Value::Null,
+                true,
+                true,
+            );
             e["requestParameters"] = Value::Null;
             e
         }
@@ -294,9 +333,18 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
                 account: actor.account,
             };
             let key = format!("arn:aws:kms:{region}:{}:key/{}", actor.account, rng.uuid());
-            let mut e = event(rng, t, &svc_actor, "kms.amazonaws.com", "Decrypt", region,
+            let mut e = event(
+                rng,
+                t,
+                &svc_actor,
+                "kms.amazonaws.com",
+                "Decrypt",
+                region,
                 json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"aws:lambda:FunctionArn": format!("arn:aws:lambda:{region}:{}:function:orders", actor.account)}}),
-                Value::Null, true, true);
+                Value::Null,
+                true,
+                true,
+            );
             e["eventType"] = json!("AwsApiCall");
             e["resources"] = json!([{"accountId": actor.account, "type": "AWS::KMS::Key", "ARN": key}]);
             e["sharedEventID"] = json!(rng.uuid());
@@ -304,20 +352,67 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
         }
         60..=69 => {
             let name = *rng.pick(&["ListUsers", "ListRoles", "GetRole", "ListAttachedRolePolicies"]);
-            event(rng, t, &actor, "iam.amazonaws.com", name, "us-east-1", json!({"maxItems": 100}), Value::Null, true, true)
+            event(
+                rng,
+                t,
+                &actor,
+                "iam.amazonaws.com",
+                name,
+                "us-east-1",
+                json!({"maxItems": 100}),
+                Value::Null,
+                true,
+                true,
+            )
         }
         70..=79 => {
             let fname = *rng.pick(&["orders", "payments", "thumbnailer"]);
-            event(rng, t, &actor, "lambda.amazonaws.com", "GetFunction20150331v2", region, json!({"functionName": fname}), Value::Null, true, true)
+            event(
+                rng,
+                t,
+                &actor,
+                "lambda.amazonaws.com",
+                "GetFunction20150331v2",
+                region,
+                json!({"functionName": fname}),
+                Value::Null,
+                true,
+                true,
+            )
         }
         80..=89 => {
             let env = *rng.pick(&["prod", "dev"]);
-            event(rng, t, &actor, "ssm.amazonaws.com", "GetParameter", region,
-                json!({"name": format!("/app/{env}/db-host"), "withDecryption": false}), Value::Null, true, true)
+            event(
+                rng,
+                t,
+                &actor,
+                "ssm.amazonaws.com",
+                "GetParameter",
+                region,
+                json!({"name": format!("/app/{env}/db-host"), "withDecryption": false}),
+                Value::Null,
+                true,
+                true,
+            )
         }
         90..=94 => {
-            let e = event(rng, t, &actor, "ec2.amazonaws.com", "DescribeSecurityGroups", region, json!({"securityGroupSet": {}, "filterSet": {}}), Value::Null, true, true);
-            if rng.chance(0.2) { denied(e, "ec2:DescribeSecurityGroups") } else { e }
+            let e = event(
+                rng,
+                t,
+                &actor,
+                "ec2.amazonaws.com",
+                "DescribeSecurityGroups",
+                region,
+                json!({"securityGroupSet": {}, "filterSet": {}}),
+                Value::Null,
+                true,
+                true,
+            );
+            if rng.chance(0.2) {
+                denied(e, "ec2:DescribeSecurityGroups")
+            } else {
+                e
+            }
         }
         _ => console_login(rng, t, &w.users[(t.timestamp() as usize) % w.users.len()].clone(), true),
     }
@@ -326,7 +421,18 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
 fn console_login(rng: &mut Rng, t: DateTime<Utc>, user: &Actor, mfa: bool) -> Value {
     let mut actor = user.clone();
     actor.agent = AGENTS[3];
-    let mut e = event(rng, t, &actor, "signin.amazonaws.com", "ConsoleLogin", "us-east-1", Value::Null, json!({"ConsoleLogin": "Success"}), false, true);
+    let mut e = event(
+        rng,
+        t,
+        &actor,
+        "signin.amazonaws.com",
+        "ConsoleLogin",
+        "us-east-1",
+        Value::Null,
+        json!({"ConsoleLogin": "Success"}),
+        false,
+        true,
+    );
     e["eventType"] = json!("AwsConsoleSignIn");
     e["eventVersion"] = json!("1.08");
     e["additionalEventData"] = json!({
@@ -366,7 +472,18 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
             ("secretsmanager.amazonaws.com", "ListSecrets"),
             ("organizations.amazonaws.com", "DescribeOrganization"),
         ]);
-        let e = event(rng, t0 + Duration::seconds(300 + i * 3), &mallory, src, name, "us-east-1", json!({}), Value::Null, true, true);
+        let e = event(
+            rng,
+            t0 + Duration::seconds(300 + i * 3),
+            &mallory,
+            src,
+            name,
+            "us-east-1",
+            json!({}),
+            Value::Null,
+            true,
+            true,
+        );
         out.push(denied(e, &format!("{}:{name}", src.trim_end_matches(".amazonaws.com"))));
     }
     // 4. Persistence: a new user with a key and administrator rights.
@@ -375,8 +492,18 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
         json!({"userName": "backup-svc"}),
         json!({"user": {"path": "/", "userName": "backup-svc", "userId": "AIDAEXAMPLEBACKUPSVC1", "arn": format!("arn:aws:iam::{PROD_ACCOUNT}:user/backup-svc"), "createDate": "Nov 15, 2026 2:23:00 AM"}}),
         false, true));
-    out.push(event(rng, t1 + Duration::seconds(20), &mallory, "iam.amazonaws.com", "AttachUserPolicy", "us-east-1",
-        json!({"userName": "backup-svc", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}), Value::Null, false, true));
+    out.push(event(
+        rng,
+        t1 + Duration::seconds(20),
+        &mallory,
+        "iam.amazonaws.com",
+        "AttachUserPolicy",
+        "us-east-1",
+        json!({"userName": "backup-svc", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        Value::Null,
+        false,
+        true,
+    ));
     out.push(event(rng, t1 + Duration::seconds(40), &mallory, "iam.amazonaws.com", "CreateAccessKey", "us-east-1",
         json!({"userName": "backup-svc"}),
         json!({"accessKey": {"accessKeyId": "AKIAEXAMPLEBACKUPKEY", "status": "Active", "userName": "backup-svc", "createDate": "Nov 15, 2026 2:23:40 AM"}}),
@@ -385,8 +512,18 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
     let trail = format!("arn:aws:cloudtrail:us-east-1:{MANAGEMENT_ACCOUNT}:trail/org-trail");
     out.push(event(rng, t1 + Duration::minutes(2), &mallory, "cloudtrail.amazonaws.com", "PutEventSelectors", "us-east-1",
         json!({"trailName": trail, "eventSelectors": [{"readWriteType": "WriteOnly", "includeManagementEvents": true, "dataResources": []}]}), Value::Null, false, true));
-    out.push(event(rng, t1 + Duration::minutes(3), &mallory, "cloudtrail.amazonaws.com", "StopLogging", "us-east-1",
-        json!({"name": trail}), Value::Null, false, true));
+    out.push(event(
+        rng,
+        t1 + Duration::minutes(3),
+        &mallory,
+        "cloudtrail.amazonaws.com",
+        "StopLogging",
+        "us-east-1",
+        json!({"name": trail}),
+        Value::Null,
+        false,
+        true,
+    ));
     // 6. A security group opened to the world.
     out.push(event(rng, t1 + Duration::minutes(5), &mallory, "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", "us-east-1",
         json!({"groupId": "sg-0abc1234def567890", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
@@ -396,8 +533,18 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
     backup.identity["accessKeyId"] = json!("AKIAEXAMPLEBACKUPKEY");
     for i in 0..60 {
         let key = format!("exports/customers-{i:03}.csv");
-        let mut e = event(rng, t1 + Duration::minutes(20) + Duration::seconds(i * 2), &backup, "s3.amazonaws.com", "GetObject", "us-east-1",
-            json!({"bucketName": EXFIL_BUCKET, "Host": format!("{EXFIL_BUCKET}.s3.us-east-1.amazonaws.com"), "key": key}), Value::Null, true, false);
+        let mut e = event(
+            rng,
+            t1 + Duration::minutes(20) + Duration::seconds(i * 2),
+            &backup,
+            "s3.amazonaws.com",
+            "GetObject",
+            "us-east-1",
+            json!({"bucketName": EXFIL_BUCKET, "Host": format!("{EXFIL_BUCKET}.s3.us-east-1.amazonaws.com"), "key": key}),
+            Value::Null,
+            true,
+            false,
+        );
         e["resources"] = json!([
             {"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{EXFIL_BUCKET}/{key}")},
             {"accountId": PROD_ACCOUNT, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{EXFIL_BUCKET}")}
@@ -427,7 +574,11 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateR
     // Assign events to (account, region, window) files.
     let mut files: std::collections::BTreeMap<(i64, String, String), Vec<Value>> = Default::default();
     let put = |e: Value, files: &mut std::collections::BTreeMap<(i64, String, String), Vec<Value>>| {
-        let t = e["eventTime"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.timestamp()).unwrap_or(0);
+        let t = e["eventTime"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.timestamp())
+            .unwrap_or(0);
         let acct = e["recipientAccountId"].as_str().unwrap_or(MANAGEMENT_ACCOUNT).to_string();
         let region = e["awsRegion"].as_str().unwrap_or("us-east-1").to_string();
         let w = (t - start.timestamp()).div_euclid(window);
@@ -451,7 +602,8 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateR
         let day = delivered.format("%Y/%m/%d").to_string();
         let dir: PathBuf = out.join(format!("AWSLogs/{ORG_ID}/{acct}/CloudTrail/{region}/{day}"));
         fs::create_dir_all(&dir)?;
-        let name = format!("{acct}_CloudTrail_{region}_{}_{}.json.gz", delivered.format("%Y%m%dT%H%MZ"), world.rng.alnum(16));
+        let name =
+            format!("{acct}_CloudTrail_{region}_{}_{}.json.gz", delivered.format("%Y%m%dT%H%MZ"), world.rng.alnum(16));
         // CloudTrail does not sort records within a file; neither do we, a little.
         if events.len() > 2 {
             let a = world.rng.below(events.len() as u64) as usize;
@@ -468,13 +620,22 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateR
         report.files += 1;
     }
     // A digest file, as trails with log file validation deliver them: ingest must skip it.
-    let ddir = out.join(format!("AWSLogs/{ORG_ID}/{MANAGEMENT_ACCOUNT}/CloudTrail-Digest/us-east-1/{}", opts.end_date.format("%Y/%m/%d")));
+    let ddir = out.join(format!(
+        "AWSLogs/{ORG_ID}/{MANAGEMENT_ACCOUNT}/CloudTrail-Digest/us-east-1/{}",
+        opts.end_date.format("%Y/%m/%d")
+    ));
     fs::create_dir_all(&ddir)?;
     let digest = json!({"awsAccountId": MANAGEMENT_ACCOUNT, "digestStartTime": iso(last_day), "digestEndTime": iso(last_day + Duration::hours(1)),
         "digestS3Bucket": "org-trail-bucket", "digestS3Object": "digest", "logFiles": []});
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(digest.to_string().as_bytes())?;
-    fs::write(ddir.join(format!("{MANAGEMENT_ACCOUNT}_CloudTrail-Digest_us-east-1_org-trail_us-east-1_{}.json.gz", opts.end_date.format("%Y%m%dT010000Z"))), gz.finish()?)?;
+    fs::write(
+        ddir.join(format!(
+            "{MANAGEMENT_ACCOUNT}_CloudTrail-Digest_us-east-1_org-trail_us-east-1_{}.json.gz",
+            opts.end_date.format("%Y%m%dT010000Z")
+        )),
+        gz.finish()?,
+    )?;
     Ok(report)
 }
 

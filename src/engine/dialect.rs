@@ -131,10 +131,7 @@ mod tests {
     #[test]
     fn quotes_arns_and_aliases() {
         let sql = "select * from arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/5e2676f8-9fce-46ef-8142-3e36a94e6691 as a";
-        assert_eq!(
-            quote_bare_identifiers(sql),
-            "select * from \"5e2676f8-9fce-46ef-8142-3e36a94e6691\" as a"
-        );
+        assert_eq!(quote_bare_identifiers(sql), "select * from \"5e2676f8-9fce-46ef-8142-3e36a94e6691\" as a");
         let u = "select * from 5e2676f8-9fce-46ef-8142-3e36a94e6691 a join 6e2676f8-9fce-46ef-8142-3e36a94e6691 b on a.x=b.x";
         assert!(quote_bare_identifiers(u).contains("\"6e2676f8-9fce-46ef-8142-3e36a94e6691\" b"));
     }

@@ -33,6 +33,7 @@ impl From<datafusion::error::DataFusionError> for EngineError {
             datafusion::error::DataFusionError::SQL(e, _) => EngineError::Sql(e.to_string()),
             datafusion::error::DataFusionError::Plan(m) => EngineError::Sql(m),
             datafusion::error::DataFusionError::SchemaError(e, _) => EngineError::Sql(e.to_string()),
+            datafusion::error::DataFusionError::NotImplemented(m) => EngineError::Sql(format!("not supported: {m}")),
             other => EngineError::DataFusion(Box::new(other)),
         }
     }
@@ -53,9 +54,8 @@ pub struct Engine {
 impl Engine {
     /// Opens every queryable event data store of `store` (a consistent snapshot of each).
     pub async fn open(store: &Store) -> Result<Self, EngineError> {
-        let config = SessionConfig::new()
-            .with_information_schema(true)
-            .with_default_catalog_and_schema("traillake", "default");
+        let config =
+            SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("traillake", "default");
         let ctx = SessionContext::new_with_config(config);
         let catalog = store.catalog().await?;
         let mut stores = Vec::new();
@@ -67,7 +67,8 @@ impl Engine {
             t.update_datafusion_session(&ctx.state()).map_err(StoreError::from)?;
             let provider = t.table_provider().await?;
             // Users see the Lake columns; the day partition column stays an implementation detail.
-            let lake_cols: Vec<_> = schema::cloudtrail().arrow.fields().iter().map(|f| col(f.name().as_str())).collect();
+            let lake_cols: Vec<_> =
+                schema::cloudtrail().arrow.fields().iter().map(|f| col(f.name().as_str())).collect();
             let view = ctx.read_table(provider)?.select(lake_cols)?.into_view();
             let mut names = vec![rec.id.to_string(), rec.name.clone()];
             if rec.name.to_ascii_lowercase() != rec.name {

@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, ListArray, MapBuilder, MapFieldNames, StringBuilder,
-    StructArray, TimestampMicrosecondBuilder,
-};
 use datafusion::arrow::array::NullBufferBuilder;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, ListArray, MapBuilder, MapFieldNames, StringBuilder, StructArray,
+    TimestampMicrosecondBuilder,
+};
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::arrow::error::ArrowError;
@@ -45,10 +45,9 @@ impl fmt::Display for Rejection {
         match self {
             Rejection::InvalidJson(e) => write!(f, "invalid JSON: {e}"),
             Rejection::NotAnObject => write!(f, "record is not a JSON object"),
-            Rejection::NotCloudTrail => write!(
-                f,
-                "not a CloudTrail event: it has none of eventVersion, eventID, eventName, eventSource"
-            ),
+            Rejection::NotCloudTrail => {
+                write!(f, "not a CloudTrail event: it has none of eventVersion, eventID, eventName, eventSource")
+            }
             Rejection::NoEventTime(why) => write!(f, "no parseable eventTime: {why}"),
         }
     }
@@ -175,17 +174,11 @@ impl Column {
     fn new(ty: &FieldType) -> Self {
         match ty {
             FieldType::String => Column::Str(StringBuilder::new()),
-            FieldType::Timestamp => {
-                Column::Ts(TimestampMicrosecondBuilder::new().with_timezone(schema::UTC))
-            }
+            FieldType::Timestamp => Column::Ts(TimestampMicrosecondBuilder::new().with_timezone(schema::UTC)),
             FieldType::Boolean => Column::Bool(BooleanBuilder::new()),
             FieldType::Map => Column::Map(
                 MapBuilder::new(
-                    Some(MapFieldNames {
-                        entry: "key_value".into(),
-                        key: "key".into(),
-                        value: "value".into(),
-                    }),
+                    Some(MapFieldNames { entry: "key_value".into(), key: "key".into(), value: "value".into() }),
                     StringBuilder::new(),
                     StringBuilder::new(),
                 )
@@ -423,10 +416,8 @@ impl EventBatchBuilder {
         let columns = fields.iter().map(|f| f.derived.is_none().then(|| Column::new(&f.ty))).collect();
         let slot = |n: &str| fields.iter().position(|f| f.name == n);
         let time_slot = slot(&schema.spec.partition.from).unwrap_or(0);
-        let identity_slots = ["eventversion", "eventid", "eventname", "eventsource"]
-            .iter()
-            .filter_map(|n| slot(n))
-            .collect();
+        let identity_slots =
+            ["eventversion", "eventid", "eventname", "eventsource"].iter().filter_map(|n| slot(n)).collect();
         Self {
             schema,
             index: KeyIndex::new(fields),

@@ -155,13 +155,13 @@ pub async fn ingest(
     let rec = store.resolve_or_default(eds).await?;
     match rec.status {
         EdsStatus::Enabled => {}
-        status => {
-            return Err(IngestError::NotIngestible {
-                name: rec.name.clone(),
-                status,
-                hint: "only an ENABLED event data store accepts events (see `traillake eds start-ingestion` / `eds restore`)".into(),
-            })
-        }
+        status => return Err(IngestError::NotIngestible {
+            name: rec.name.clone(),
+            status,
+            hint:
+                "only an ENABLED event data store accepts events (see `traillake eds start-ingestion` / `eds restore`)"
+                    .into(),
+        }),
     }
     let tbl = table::open(store, &rec).await?;
     let ledger = table::ingested_sources(&tbl).await?;
@@ -187,18 +187,20 @@ pub async fn ingest(
 
     let counters = Arc::new(progress::Counters::default());
     let progress = progress::Progress::start(todo.len() as u64, Arc::clone(&counters), options.progress);
-    let run_id = format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let run_id =
+        format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let mut writer = writer::Writer::new(store, &rec, tbl, options.writer.clone(), run_id);
 
     // Feeder → workers: fetched sources, a few in flight so S3 latency overlaps decoding.
     let (work_tx, work_rx) = mpsc::channel::<(sources::SourceObject, std::io::Result<sources::Fetched>)>(4);
     let (out_tx, mut out_rx) = mpsc::channel::<worker::ToWriter>(4);
     let feeder = tokio::spawn(async move {
-        let mut fetched = futures::stream::iter(todo).map(|o| async move {
-            let f = o.fetch().await;
-            (o, f)
-        })
-        .buffered(4);
+        let mut fetched = futures::stream::iter(todo)
+            .map(|o| async move {
+                let f = o.fetch().await;
+                (o, f)
+            })
+            .buffered(4);
         while let Some(job) = fetched.next().await {
             if work_tx.send(job).await.is_err() {
                 break;

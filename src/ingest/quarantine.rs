@@ -37,7 +37,15 @@ impl QuarantineItem {
     }
 
     pub fn file(src: &SourceObject, offset: u64, reason: String) -> Self {
-        Self { source: src.display.clone(), offset, record: None, reason, raw: None, raw_base64: None, whole_file: true }
+        Self {
+            source: src.display.clone(),
+            offset,
+            record: None,
+            reason,
+            raw: None,
+            raw_base64: None,
+            whole_file: true,
+        }
     }
 
     /// One line for the user: where and why.

@@ -68,10 +68,8 @@ pub async fn list(specs: &[String]) -> Result<Listing, IngestError> {
 }
 
 fn list_local(path: &Path, explicit: bool, out: &mut Listing) -> Result<(), IngestError> {
-    let meta = std::fs::metadata(path).map_err(|e| IngestError::Source {
-        source_name: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| IngestError::Source { source_name: path.display().to_string(), reason: e.to_string() })?;
     if meta.is_dir() {
         let mut entries: Vec<_> = std::fs::read_dir(path)
             .map_err(|e| IngestError::Source { source_name: path.display().to_string(), reason: e.to_string() })?

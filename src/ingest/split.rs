@@ -42,7 +42,10 @@ enum ArrayKind {
 
 #[derive(Debug, Clone, Copy)]
 enum Frame {
-    Array { kind: ArrayKind, first: bool },
+    Array {
+        kind: ArrayKind,
+        first: bool,
+    },
     /// Inside a container object after descending into one of its keys; remaining keys are skipped.
     Object,
 }
@@ -245,11 +248,7 @@ impl<R: Read> Splitter<R> {
             Scan::Complete(e) => {
                 self.pos = e;
                 let raw = self.slice(start, e).to_vec();
-                Ok(Some(Piece::Bad {
-                    offset: start,
-                    reason: "array element is not a JSON object".to_string(),
-                    raw,
-                }))
+                Ok(Some(Piece::Bad { offset: start, reason: "array element is not a JSON object".to_string(), raw }))
             }
             Scan::Oversized { end, len } => {
                 self.pos = end;
@@ -653,7 +652,8 @@ mod tests {
 
     #[test]
     fn cloudwatch_envelope() {
-        let input = br#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1,"message":"{\"eventID\":\"e\"}"}]}"#;
+        let input =
+            br#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1,"message":"{\"eventID\":\"e\"}"}]}"#;
         assert_eq!(events(&pieces(input, 1 << 20)), vec![r#"{"eventID":"e"}"#]);
     }
 

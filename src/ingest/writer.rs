@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use datafusion::arrow::array::PrimitiveArray;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::{filter_record_batch, interleave_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::{Date32Type, TimestampMicrosecondType, UInt32Type};
-use datafusion::arrow::array::PrimitiveArray;
 #[allow(deprecated)]
 use datafusion::parquet::arrow::async_reader::ParquetObjectReader;
 use datafusion::parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
@@ -215,9 +215,7 @@ impl<'a> Writer<'a> {
                 );
                 for chunk in sorted_chunks(&batches)? {
                     events += chunk.num_rows() as u64;
-                    writer
-                        .write_partition(chunk, &partition, deltalake::writer::WriteMode::Default)
-                        .await?;
+                    writer.write_partition(chunk, &partition, deltalake::writer::WriteMode::Default).await?;
                 }
             }
             let adds = writer.flush().await?;
@@ -231,10 +229,8 @@ impl<'a> Writer<'a> {
 
         // Sources that could not be fetched at all are left out: a re-run should try them again.
         let done: Vec<SourceReport> = std::mem::take(&mut self.done);
-        let ledger = CommitLedger {
-            sources: done.iter().filter(|r| !r.unreadable).map(|r| r.key.clone()).collect(),
-            events,
-        };
+        let ledger =
+            CommitLedger { sources: done.iter().filter(|r| !r.unreadable).map(|r| r.key.clone()).collect(), events };
         if actions.is_empty() && ledger.sources.is_empty() {
             return Ok(());
         }
@@ -350,7 +346,11 @@ pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_column_statistics_enabled(ColumnPath::from("eventtime"), EnabledStatistics::Page);
     if let Some(i) = s.index_of("eventtime") {
-        b = b.set_sorting_columns(Some(vec![SortingColumn { column_idx: i as i32, descending: false, nulls_first: false }]));
+        b = b.set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: i as i32,
+            descending: false,
+            nulls_first: false,
+        }]));
     }
     for col in ["eventjson", "eventjsonchecksum", "eventid", "requestid", "sharedeventid"] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
@@ -359,10 +359,7 @@ pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
         for col in ["eventid", "sourceipaddress"] {
             b = b.set_column_bloom_filter_enabled(ColumnPath::from(col), true);
         }
-        b = b.set_column_bloom_filter_enabled(
-            ColumnPath::new(vec!["useridentity".into(), "accesskeyid".into()]),
-            true,
-        );
+        b = b.set_column_bloom_filter_enabled(ColumnPath::new(vec!["useridentity".into(), "accesskeyid".into()]), true);
     }
     b.build()
 }

@@ -51,8 +51,12 @@ pub enum FieldType {
     Boolean,
     /// `map<string,string>` of an object's top-level keys.
     Map,
-    Struct { fields: Vec<FieldSpec> },
-    List { item: Box<ItemSpec> },
+    Struct {
+        fields: Vec<FieldSpec>,
+    },
+    List {
+        item: Box<ItemSpec>,
+    },
 }
 
 /// The element type of a list.
@@ -121,8 +125,7 @@ pub fn cloudtrail() -> &'static EventSchema {
     static SCHEMA: OnceLock<EventSchema> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         // The file is compiled in and covered by tests; failing here is a build defect.
-        EventSchema::parse(CLOUDTRAIL_SCHEMA_JSON)
-            .unwrap_or_else(|e| panic!("built-in schema is invalid: {e}"))
+        EventSchema::parse(CLOUDTRAIL_SCHEMA_JSON).unwrap_or_else(|e| panic!("built-in schema is invalid: {e}"))
     })
 }
 
@@ -165,9 +168,7 @@ pub fn type_to_arrow(ty: &FieldType) -> DataType {
         FieldType::Struct { fields } => {
             DataType::Struct(Fields::from(fields.iter().map(field_to_arrow).collect::<Vec<_>>()))
         }
-        FieldType::List { item } => {
-            DataType::List(Arc::new(Field::new("element", type_to_arrow(&item.ty), true)))
-        }
+        FieldType::List { item } => DataType::List(Arc::new(Field::new("element", type_to_arrow(&item.ty), true))),
     }
 }
 

@@ -114,9 +114,7 @@ pub struct Catalog {
 pub fn validate_name(name: &str) -> Result<(), String> {
     let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if !(3..=128).contains(&name.len()) || !ok_chars {
-        return Err(format!(
-            "invalid event data store name {name:?}: use 3 to 128 letters, digits, '.', '_' or '-'"
-        ));
+        return Err(format!("invalid event data store name {name:?}: use 3 to 128 letters, digits, '.', '_' or '-'"));
     }
     if Uuid::parse_str(name).is_ok() || name.starts_with("arn:") {
         return Err(format!("invalid event data store name {name:?}: a name cannot look like an id or ARN"));

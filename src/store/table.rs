@@ -116,7 +116,8 @@ pub async fn ingested_sources(table: &DeltaTable) -> Result<HashSet<String>, Sto
         .list(Some(&log_dir))
         .try_filter_map(|m| async move {
             let name = m.location.filename().unwrap_or_default().to_string();
-            let is_commit = name.len() == 25 && name.ends_with(".json") && name[..20].bytes().all(|b| b.is_ascii_digit());
+            let is_commit =
+                name.len() == 25 && name.ends_with(".json") && name[..20].bytes().all(|b| b.is_ascii_digit());
             Ok(is_commit.then_some(m.location))
         })
         .try_collect()

@@ -31,17 +31,26 @@ async fn real_captures_ingest_once_and_bad_file_is_quarantined() {
     assert_eq!((n, distinct), (EXPECTED_EVENTS, EXPECTED_EVENTS));
 
     // Logstash export: no eventTime, time taken from @timestamp.
-    let otrf = count(&store, "SELECT count(*) FROM default WHERE eventTime BETWEEN '2020-09-14 00:00:00' AND '2020-09-15 00:00:00'").await;
+    let otrf = count(
+        &store,
+        "SELECT count(*) FROM default WHERE eventTime BETWEEN '2020-09-14 00:00:00' AND '2020-09-15 00:00:00'",
+    )
+    .await;
     assert_eq!(otrf, 103);
     // CloudWatch Logs envelope event, and ARNPrefix resources.
     assert_eq!(count(&store, "SELECT count(*) FROM default WHERE eventTime = '2026-01-28 09:26:59'").await, 1);
-    let prefixed = count(&store, "SELECT count(*) FROM default WHERE eventName = 'ListObjects' AND resources[1].arnprefix IS NOT NULL").await;
+    let prefixed = count(&store, "SELECT count(*) FROM default WHERE eventName = 'ListObjects' AND get_field(resources[1], 'arnprefix') IS NOT NULL").await;
     assert_eq!(prefixed, 7);
     // Boolean MFAUsed (type drift) stored as text; real "No" as is.
-    let mfa = query_json(&store, "SELECT additionalEventData['MFAUsed'] AS m FROM default WHERE eventName = 'ConsoleLogin' ORDER BY m").await;
+    let mfa = query_json(
+        &store,
+        "SELECT additionalEventData['MFAUsed'] AS m FROM default WHERE eventName = 'ConsoleLogin' ORDER BY m",
+    )
+    .await;
     assert_eq!(mfa, vec![serde_json::json!({"m": "No"}), serde_json::json!({"m": "true"})]);
     // Every stored event keeps its original text with a matching checksum.
-    let bad = count(&store, "SELECT count(*) FROM default WHERE eventjsonchecksum <> encode(sha256(eventjson), 'hex')").await;
+    let bad =
+        count(&store, "SELECT count(*) FROM default WHERE eventjsonchecksum <> encode(sha256(eventjson), 'hex')").await;
     assert_eq!(bad, 0);
 
     // Idempotent: a second run reads nothing new.
@@ -75,9 +84,7 @@ async fn ingest_real_matches_duckdb_reading_the_same_json() {
     let store = store_in(tmp.path());
     ingest_paths(&store, None, &[&stratus]).await;
     let rows = query_json(&store, "SELECT eventName AS n, count(*) AS c FROM default GROUP BY 1 ORDER BY 1").await;
-    let ours: Vec<(String, i64)> = rows
-        .iter()
-        .map(|r| (r["n"].as_str().unwrap_or_default().to_string(), r["c"].as_i64().unwrap_or(-1)))
-        .collect();
+    let ours: Vec<(String, i64)> =
+        rows.iter().map(|r| (r["n"].as_str().unwrap_or_default().to_string(), r["c"].as_i64().unwrap_or(-1))).collect();
     assert_eq!(ours, expected);
 }

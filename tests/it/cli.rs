@@ -1,0 +1,74 @@
+//! The command line as scripts use it: exit codes, stdout/stderr, formats.
+
+use crate::common::*;
+
+#[test]
+fn eds_create_list_describe_and_query_formats() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let st = tmp.path().join("store");
+    let out = run(&["eds", "create", "audit"], &st);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "create prints the id alone: {id:?}");
+    assert_eq!(run(&["eds", "create", "audit"], &st).status.code(), Some(1), "duplicate names refused");
+
+    let f = tmp.path().join("e.json");
+    write(
+        &f,
+        format!(
+            "{{\"Records\":[{},{}]}}",
+            event("40000000-0000-4000-8000-000000000001", "2026-10-01T00:00:00Z", "A"),
+            event("40000000-0000-4000-8000-000000000002", "2026-10-02T00:00:00Z", "B")
+        ),
+    );
+    let ing = run(&["ingest", f.to_str().expect("p"), "--eds", &id, "--no-progress", "--format", "json"], &st);
+    assert_eq!(ing.status.code(), Some(0), "{}", stderr(&ing));
+    let rep: serde_json::Value = serde_json::from_str(&stdout(&ing)).expect("report json");
+    assert_eq!(rep["eventsAdded"], 2);
+
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&["eds", "list", "--format", "json"], &st))).expect("json");
+    assert_eq!(list[0]["name"], "audit");
+    let d: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&["eds", "describe", "audit", "--format", "json"], &st))).expect("json");
+    assert_eq!(d["eventCount"], 2);
+    assert_eq!(d["id"], id.as_str());
+    assert!(d["arn"].as_str().is_some_and(|a| a.ends_with(&id)));
+    assert!(d["sizeBytes"].as_u64().is_some_and(|s| s > 0));
+
+    let sql = format!("SELECT eventName, eventTime FROM {id} ORDER BY eventTime");
+    let csv = run(&["query", &sql, "--format", "csv"], &st);
+    assert_eq!(stdout(&csv), "eventname,eventtime\nA,2026-10-01 00:00:00.000\nB,2026-10-02 00:00:00.000\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&["query", &sql, "--format", "json"], &st))).expect("json");
+    assert_eq!(
+        json,
+        serde_json::json!([{"eventname": "A", "eventtime": "2026-10-01 00:00:00.000"}, {"eventname": "B", "eventtime": "2026-10-02 00:00:00.000"}])
+    );
+    let table = stdout(&run(&["query", &sql], &st));
+    assert!(table.contains("| A         | 2026-10-01 00:00:00.000 |") && table.contains("2 rows · "), "{table}");
+
+    let bad = run(&["query", "SELEC nope"], &st);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).starts_with("error: "), "{}", stderr(&bad));
+    let dml = run(&["query", &format!("DELETE FROM {id}")], &st);
+    assert_eq!(dml.status.code(), Some(1));
+    let missing = run(&["eds", "describe", "nope"], &st);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn demo_runs_offline_and_finds_the_planted_incident() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let st = tmp.path().join("store");
+    let trail = tmp.path().join("trail");
+    let out = run(&["demo", "--out", trail.to_str().expect("p"), "--events", "2000"], &st);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = stdout(&out);
+    assert!(s.contains("arn:aws:iam::222222222222:user/mallory"), "{s}");
+    assert!(s.contains("StopLogging") && s.contains("203.0.113.50"), "{s}");
+    assert!(trail.join("AWSLogs/o-a1b2c3d4e5/222222222222/CloudTrail").is_dir());
+    // A second demo run ingests nothing twice.
+    let again = run(&["demo", "--out", trail.to_str().expect("p"), "--events", "2000"], &st);
+    assert!(stderr(&again).contains("0 events added"), "{}", stderr(&again));
+}

@@ -1,0 +1,64 @@
+//! Exactly once: `kill -9` at arbitrary points of an ingest, re-run, and every event is stored
+//! exactly once.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_minus_nine_then_rerun_stores_every_event_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let trail = tmp.path().join("trail");
+    let g = traillake::demo::generate(
+        &trail,
+        &traillake::demo::GenerateOptions { events: 30_000, days: 10, ..Default::default() },
+    )
+    .expect("generate");
+    let st = tmp.path().join("store");
+    // Small commits so kills land between, during and after commits.
+    let delays_ms = [150u64, 400, 700, 1000, 1500];
+    for d in delays_ms {
+        let mut child = bin()
+            .arg("--store")
+            .arg(&st)
+            .args(["ingest", trail.to_str().expect("p"), "--no-progress"])
+            .env("TRAILLAKE_COMMIT_MB", "4")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(d));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    let out = run(&["ingest", trail.to_str().expect("p"), "--no-progress"], &st);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let store = store_in(tmp.path());
+    assert_eq!(count(&store, "SELECT count(*) FROM default").await, g.events as i64);
+    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await, g.events as i64);
+    // And once more: nothing new.
+    let out = run(&["ingest", trail.to_str().expect("p"), "--no-progress", "--format", "json"], &st);
+    let rep: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(rep["eventsAdded"], 0);
+    assert_eq!(rep["files"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_events_from_other_files_are_not_duplicated() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = tmp.path().join("a.json");
+    let b = tmp.path().join("copy/b.json.gz");
+    let body = format!(
+        "{{\"Records\":[{},{}]}}",
+        event("50000000-0000-4000-8000-000000000001", "2026-10-01T00:00:00Z", "A"),
+        event("50000000-0000-4000-8000-000000000002", "2026-10-01T01:00:00Z", "B")
+    );
+    write(&a, &body);
+    write(&b, gzip(body.as_bytes()));
+    let store = store_in(tmp.path());
+    let r1 = ingest_paths(&store, None, &[&a]).await;
+    let r2 = ingest_paths(&store, None, &[&b]).await;
+    assert_eq!((r1.events_added, r2.events_added, r2.duplicates_skipped), (2, 0, 2));
+    assert_eq!(count(&store, "SELECT count(*) FROM default").await, 2);
+}

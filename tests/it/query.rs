@@ -1,0 +1,78 @@
+//! The first query front end: EDS names in FROM, case-insensitive names, time literals.
+
+use crate::common::*;
+use traillake::engine::{Engine, EngineError};
+
+async fn small_store(tmp: &std::path::Path) -> (traillake::store::Store, String) {
+    let store = store_in(tmp);
+    let rec = store.create_eds("prod-trail").await.expect("create");
+    let f = tmp.join("t.json");
+    let evs: Vec<String> = (0..5)
+        .map(|i| {
+            event(
+                &format!("30000000-0000-4000-8000-{i:012}"),
+                &format!("2026-09-0{}T12:00:00Z", i + 1),
+                if i % 2 == 0 { "RunInstances" } else { "StopInstances" },
+            )
+        })
+        .collect();
+    write(&f, format!("{{\"Records\":[{}]}}", evs.join(",")));
+    ingest_paths(&store, Some("prod-trail"), &[&f]).await;
+    (store, rec.id.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eds_is_queryable_by_bare_id_quoted_id_name_and_arn() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (store, id) = small_store(tmp.path()).await;
+    let arn = format!("arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/{id}");
+    for from in [id.clone(), id.to_uppercase(), format!("\"{id}\""), "\"prod-trail\"".to_string(), arn] {
+        assert_eq!(count(&store, &format!("SELECT count(*) FROM {from}")).await, 5, "FROM {from}");
+    }
+    // a table alias and a self-join across two names of the same store
+    let sql = format!("SELECT count(*) FROM {id} AS a JOIN \"prod-trail\" b ON a.eventid = b.eventid");
+    assert_eq!(count(&store, &sql).await, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lake_idioms_of_the_first_issue() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (store, id) = small_store(tmp.path()).await;
+    let n = count(&store, &format!("SELECT count(*) FROM {id} WHERE eventTime > '2026-09-03 00:00:00'")).await;
+    assert_eq!(n, 3);
+    let n = count(
+        &store,
+        &format!("SELECT count(*) FROM {id} WHERE EVENTNAME = 'RunInstances' AND userIdentity.arn LIKE '%alice'"),
+    )
+    .await;
+    assert_eq!(n, 3);
+    let rows =
+        query_json(&store, &format!("SELECT eventTime, userIdentity.userName FROM {id} ORDER BY eventTime LIMIT 1"))
+            .await;
+    assert_eq!(rows[0]["eventtime"], "2026-09-01 12:00:00.000");
+    // the day partition column is an implementation detail, not a Lake column
+    let cols = query_json(&store, &format!("SELECT * FROM {id} LIMIT 1")).await;
+    let obj = cols[0].as_object().expect("object");
+    assert!(!obj.contains_key("calendarday"));
+    assert!(obj.contains_key("eventjson") && obj.contains_key("requestparameters"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_reads_are_allowed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (store, id) = small_store(tmp.path()).await;
+    let engine = Engine::open(&store).await.expect("engine");
+    for sql in [
+        format!("DELETE FROM {id}"),
+        "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'".to_string(),
+        "COPY (SELECT 1) TO '/tmp/out.csv'".to_string(),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+    ] {
+        match engine.query(&sql).await {
+            Err(EngineError::NotReadOnly(_)) | Err(EngineError::Sql(_)) => {}
+            Err(e) => panic!("{sql}: unexpected error kind {e}"),
+            Ok(_) => panic!("{sql} was allowed"),
+        }
+    }
+    assert!(engine.query("SELECT * FROM '/etc/passwd'").await.is_err());
+}

@@ -1,0 +1,130 @@
+//! `s3://` ingest against a real S3-compatible server (moto) started on 127.0.0.1.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt, PutPayload};
+
+use crate::common::*;
+
+struct Moto(Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts moto_server on a free port; `None` (test skipped, with a message) if not installed.
+fn start_moto() -> Option<(Moto, String)> {
+    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(child) = child else {
+        eprintln!("SKIPPED: moto_server not found (pip install 'moto[server]'; .ci/run installs it)");
+        return None;
+    };
+    let moto = Moto(child);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    // Ready when it answers HTTP; bounded so a broken install fails instead of hanging.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut b = [0u8; 12];
+            if s.read(&mut b).map(|n| n > 0).unwrap_or(false) {
+                return Some((moto, endpoint));
+            }
+        }
+        assert!(Instant::now() < deadline, "moto_server did not start on {endpoint}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_from_s3_prefix() {
+    let Some((_moto, endpoint)) = start_moto() else { return };
+    let bucket = "trail-bucket";
+    // moto creates buckets on PUT /bucket.
+    let client = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!("import urllib.request as u; u.urlopen(u.Request('{endpoint}/{bucket}', method='PUT'))"))
+        .status()
+        .expect("python3");
+    assert!(client.success(), "bucket creation failed");
+    let s3 = AmazonS3Builder::new()
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_bucket_name(bucket)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .expect("s3 client");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let trail = tmp.path().join("trail");
+    let g = traillake::demo::generate(
+        &trail,
+        &traillake::demo::GenerateOptions { events: 3000, days: 3, ..Default::default() },
+    )
+    .expect("generate");
+    let mut uploaded = 0;
+    for entry in walk(&trail) {
+        let rel = entry.strip_prefix(&trail).expect("rel").to_string_lossy().replace('\\', "/");
+        let key = ObjectPath::from(format!("logs/{rel}"));
+        s3.put(&key, PutPayload::from(std::fs::read(&entry).expect("read"))).await.expect("put");
+        uploaded += 1;
+    }
+    assert!(uploaded > 3);
+    let st = tmp.path().join("store");
+    let out = bin()
+        .arg("--store")
+        .arg(&st)
+        .args(["ingest", &format!("s3://{bucket}/logs/AWSLogs/"), "--no-progress", "--format", "json"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rep: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(rep["eventsAdded"].as_u64(), Some(g.events));
+    assert_eq!(rep["digestsSkipped"], 1);
+    let store = store_in(tmp.path());
+    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await as u64, g.events);
+    // The ledger knows S3 objects too.
+    let again = bin()
+        .arg("--store")
+        .arg(&st)
+        .args(["ingest", &format!("s3://{bucket}/logs/"), "--no-progress", "--format", "json"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .expect("run");
+    let rep: serde_json::Value = serde_json::from_str(&stdout(&again)).expect("json");
+    assert_eq!(rep["eventsAdded"], 0, "{}", stderr(&again));
+    assert_eq!(rep["files"], 0);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
