@@ -1,0 +1,108 @@
+//! Ingest benchmark (issue: event data stores from trail files).
+//!
+//! Generates a gzip trail in the CloudTrail layout (default 200k events over 30 days; cached
+//! under target/bench-data), then runs the release binary's `ingest` on it and reports
+//! events/s, peak RSS and stored bytes vs the gzipped input; then DuckDB's JSON → Parquet
+//! conversion of the same trail on the same machine, if `duckdb` for Python is installed.
+//!
+//! `cargo bench --bench ingest` (env BENCH_EVENTS, BENCH_DAYS to change the size).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn main() {
+    let events: u64 = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let days: u32 = std::env::var("BENCH_DAYS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    let trail = root.join(format!("trail-{events}-{days}"));
+    let bin = env!("CARGO_BIN_EXE_traillake");
+    if !trail.join(".complete").exists() {
+        let _ = std::fs::remove_dir_all(&trail);
+        let ok = Command::new(bin)
+            .args(["generate", "--out", trail.to_str().unwrap_or_default(), "--events", &events.to_string(), "--days", &days.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "generating the trail failed");
+        std::fs::write(trail.join(".complete"), b"").expect("marker");
+    }
+    let gz_bytes = dir_bytes(&trail, |p| p.to_string_lossy().ends_with(".gz"));
+    println!("trail: {events} events over {days} days, {:.1} MB gzip ({})", gz_bytes as f64 / 1e6, trail.display());
+
+    let mut best = f64::MAX;
+    let mut last = None;
+    for run in 0..3 {
+        let store = root.join(format!("store-{events}-{run}"));
+        let _ = std::fs::remove_dir_all(&store);
+        let t = Instant::now();
+        let (ok, rss_kib) = run_measured(
+            Command::new(bin).args(["--store", store.to_str().unwrap_or_default(), "ingest", trail.to_str().unwrap_or_default(), "--no-progress"]),
+        );
+        let secs = t.elapsed().as_secs_f64();
+        assert!(ok, "ingest failed");
+        let stored = dir_bytes(&store.join("eds"), |p| p.extension().is_some_and(|e| e == "parquet"));
+        println!(
+            "traillake ingest run {run}: {secs:.2}s = {:.0} events/s, peak RSS {:.0} MiB, stored {:.1} MB = {:.2}x gzip input",
+            events as f64 / secs,
+            rss_kib as f64 / 1024.0,
+            stored as f64 / 1e6,
+            stored as f64 / gz_bytes as f64
+        );
+        best = best.min(secs);
+        last = Some(store);
+    }
+    println!("traillake best: {:.0} events/s", events as f64 / best);
+
+    let out = root.join("duckdb.parquet");
+    let script = format!(
+        "import duckdb,time; t=time.time(); duckdb.sql(\"COPY (SELECT unnest(r, recursive := true) FROM (SELECT unnest(Records) r FROM read_json('{}/**/*.json.gz', maximum_object_size=1073741824))) TO '{}' (FORMAT parquet)\"); print(time.time()-t)",
+        trail.display(),
+        out.display()
+    );
+    let t = Instant::now();
+    let (ok, rss) = run_measured(Command::new("python3").args(["-c", &script]));
+    let secs = t.elapsed().as_secs_f64();
+    if ok {
+        let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "duckdb JSON->Parquet: {secs:.2}s = {:.0} events/s, peak RSS {:.0} MiB, {:.1} MB parquet (without the event text)",
+            events as f64 / secs,
+            rss as f64 / 1024.0,
+            size as f64 / 1e6
+        );
+        println!("traillake / duckdb speed: {:.2}x", secs / best);
+    } else {
+        println!("duckdb: not measured (pip install duckdb)");
+    }
+    if let Some(s) = last {
+        println!("last store kept at {}", s.display());
+    }
+}
+
+/// Runs a command; returns success and its peak RSS in KiB (from wait4's rusage).
+fn run_measured(cmd: &mut Command) -> (bool, i64) {
+    let Ok(child) = cmd.spawn() else { return (false, 0) };
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: wait4 on our own child with valid pointers to a status word and a zeroed rusage.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (ok, ru.ru_maxrss)
+}
+
+fn dir_bytes(dir: &Path, keep: impl Fn(&Path) -> bool + Copy) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                dir_bytes(&p, keep)
+            } else if keep(&p) {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            } else {
+                0
+            }
+        })
+        .sum()
+}
