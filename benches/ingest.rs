@@ -20,7 +20,15 @@ fn main() {
     if !trail.join(".complete").exists() {
         let _ = std::fs::remove_dir_all(&trail);
         let ok = Command::new(bin)
-            .args(["generate", "--out", trail.to_str().unwrap_or_default(), "--events", &events.to_string(), "--days", &days.to_string()])
+            .args([
+                "generate",
+                "--out",
+                trail.to_str().unwrap_or_default(),
+                "--events",
+                &events.to_string(),
+                "--days",
+                &days.to_string(),
+            ])
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "generating the trail failed");
@@ -35,9 +43,13 @@ fn main() {
         let store = root.join(format!("store-{events}-{run}"));
         let _ = std::fs::remove_dir_all(&store);
         let t = Instant::now();
-        let (ok, rss_kib) = run_measured(
-            Command::new(bin).args(["--store", store.to_str().unwrap_or_default(), "ingest", trail.to_str().unwrap_or_default(), "--no-progress"]),
-        );
+        let (ok, rss_kib) = run_measured(Command::new(bin).args([
+            "--store",
+            store.to_str().unwrap_or_default(),
+            "ingest",
+            trail.to_str().unwrap_or_default(),
+            "--no-progress",
+        ]));
         let secs = t.elapsed().as_secs_f64();
         assert!(ok, "ingest failed");
         let stored = dir_bytes(&store.join("eds"), |p| p.extension().is_some_and(|e| e == "parquet"));

@@ -95,8 +95,47 @@ impl Engine {
         let sql = dialect::quote_bare_identifiers(sql);
         check_read_only(&sql)?;
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        Ok(self.ctx.sql_with_options(&sql, options).await?)
+        let df = self.ctx.sql_with_options(&sql, options).await?;
+        Ok(lake_column_names(df)?)
     }
+}
+
+/// Names result columns as Lake does for struct paths: `userIdentity.arn` is `arn`, not
+/// DataFusion's `<table>.useridentity[arn]`. A name that would then repeat is left as it was.
+fn lake_column_names(df: DataFrame) -> Result<DataFrame, datafusion::error::DataFusionError> {
+    let schema = df.schema().clone();
+    let originals: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+    let wanted: Vec<String> = originals.iter().map(|n| last_path_segment(n)).collect();
+    if wanted.iter().zip(&originals).all(|(w, o)| w == *o) {
+        return Ok(df);
+    }
+    let mut counts = std::collections::HashMap::new();
+    for w in &wanted {
+        *counts.entry(w.as_str()).or_insert(0) += 1;
+    }
+    let exprs: Vec<datafusion::logical_expr::Expr> = schema
+        .iter()
+        .zip(&wanted)
+        .map(|((q, f), w)| {
+            let c = datafusion::logical_expr::Expr::Column(datafusion::common::Column::new(q.cloned(), f.name()));
+            let name = if counts.get(w.as_str()) == Some(&1) { w.clone() } else { f.name().clone() };
+            c.alias(name)
+        })
+        .collect();
+    df.select(exprs)
+}
+
+/// `useridentity[sessioncontext][sessionissuer][username]` → `username`.
+fn last_path_segment(name: &str) -> String {
+    if name.ends_with(']') {
+        if let Some(open) = name.rfind('[') {
+            let inner = &name[open + 1..name.len() - 1];
+            if !inner.is_empty() && !inner.chars().all(|c| c.is_ascii_digit()) {
+                return inner.trim_matches(|c| c == '\'' || c == '"').to_string();
+            }
+        }
+    }
+    name.to_string()
 }
 
 /// Exactly one statement, and it must be a query.
@@ -120,6 +159,14 @@ fn first_words(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn struct_paths_are_named_by_their_last_segment() {
+        assert_eq!(last_path_segment("useridentity[arn]"), "arn");
+        assert_eq!(last_path_segment("useridentity[sessioncontext][sessionissuer][username]"), "username");
+        assert_eq!(last_path_segment("resources[1]"), "resources[1]");
+        assert_eq!(last_path_segment("eventname"), "eventname");
+    }
 
     #[test]
     fn guard_refuses_everything_but_queries() {

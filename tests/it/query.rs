@@ -50,6 +50,7 @@ async fn lake_idioms_of_the_first_issue() {
         query_json(&store, &format!("SELECT eventTime, userIdentity.userName FROM {id} ORDER BY eventTime LIMIT 1"))
             .await;
     assert_eq!(rows[0]["eventtime"], "2026-09-01 12:00:00.000");
+    assert_eq!(rows[0]["username"], "alice", "a struct path is named by its last segment: {rows:?}");
     // the day partition column is an implementation detail, not a Lake column
     let cols = query_json(&store, &format!("SELECT * FROM {id} LIMIT 1")).await;
     let obj = cols[0].as_object().expect("object");
