@@ -100,6 +100,12 @@ const AGENTS: [&str; 6] = [
     "console.amazonaws.com",
 ];
 
+/// Random text shaped like base64 tokens (session tokens, S3 host ids).
+fn base64ish(rng: &mut Rng, n: usize) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    (0..n).map(|_| A[rng.below(64) as usize] as char).collect()
+}
+
 fn iso(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -264,7 +270,16 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
     let region = *w.rng.pick(&REGIONS);
     let roll = w.rng.below(100);
     let use_role = w.rng.chance(0.6);
-    let actor = if use_role { w.rng.pick(&w.roles).clone() } else { w.rng.pick(&w.users).clone() };
+    let mut actor = if use_role { w.rng.pick(&w.roles).clone() } else { w.rng.pick(&w.users).clone() };
+    if use_role {
+        // Role sessions get new temporary keys every hour, as STS issues them.
+        let arn = actor.identity["arn"].as_str().unwrap_or_default().to_string();
+        let mut h = Rng(t.timestamp() as u64 / 3600 ^ arn.bytes().fold(0u64, |a, b| a.rotate_left(5) ^ u64::from(b)));
+        actor.identity["accessKeyId"] = json!(format!("ASIA{}", h.upper(16)));
+        if actor.ip.starts_with("10.") {
+            actor.ip = format!("10.0.{}.{}", h.below(16), 2 + h.below(250));
+        }
+    }
     let rng = &mut w.rng;
     match roll {
         0..=24 => {
@@ -305,10 +320,10 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
                 {"accountId": actor.account, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}")}
             ]);
             e["additionalEventData"] = json!({"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
-                "bytesTransferredIn": 0, "AuthenticationMethod": "AuthHeader", "x-amz-id-2": rng.alnum(40), "bytesTransferredOut": rng.below(500_000)});
+                "bytesTransferredIn": 0, "AuthenticationMethod": "AuthHeader", "x-amz-id-2": base64ish(rng, 76), "bytesTransferredOut": rng.below(500_000)});
             e
         }
-        40..=49 => {
+        40..=44 => {
             let mut e = event(
                 rng,
                 t,
@@ -324,7 +339,45 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
             e["requestParameters"] = Value::Null;
             e
         }
-        50..=59 => {
+        45..=56 => {
+            // A service assuming a role: the response carries fresh credentials.
+            let (svc, _) = *rng.pick(&w.services);
+            let svc_actor = Actor {
+                identity: json!({"type": "AWSService", "invokedBy": svc}),
+                ip: svc.to_string(),
+                agent: "AWS Internal",
+                account: actor.account,
+            };
+            let role = *rng.pick(&["app-backend", "config-recorder", "lambda-orders-exec", "autoscaling-linked"]);
+            let session = format!("{}", rng.below(10_000_000_000));
+            let (key, token, role_id) = (format!("ASIA{}", rng.upper(16)), base64ish(rng, 360), rng.upper(17));
+            let mut e = event(
+                rng,
+                t,
+                &svc_actor,
+                "sts.amazonaws.com",
+                "AssumeRole",
+                region,
+                json!({"roleArn": format!("arn:aws:iam::{}:role/{role}", actor.account), "roleSessionName": session, "durationSeconds": 3600}),
+                json!({
+                    "credentials": {
+                        "accessKeyId": key,
+                        "sessionToken": token,
+                        "expiration": (t + Duration::hours(1)).format("%b %-d, %Y, %-I:%M:%S %p").to_string()
+                    },
+                    "assumedRoleUser": {
+                        "assumedRoleId": format!("AROA{role_id}:{session}"),
+                        "arn": format!("arn:aws:sts::{}:assumed-role/{role}/{session}", actor.account)
+                    }
+                }),
+                false,
+                true,
+            );
+            e["resources"] = json!([{"accountId": actor.account, "type": "AWS::IAM::Role", "ARN": format!("arn:aws:iam::{}:role/{role}", actor.account)}]);
+            e["sharedEventID"] = json!(rng.uuid());
+            e
+        }
+        57..=61 => {
             let (svc, _) = *rng.pick(&w.services);
             let svc_actor = Actor {
                 identity: json!({"type": "AWSService", "invokedBy": svc}),
@@ -350,7 +403,7 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
             e["sharedEventID"] = json!(rng.uuid());
             e
         }
-        60..=69 => {
+        62..=69 => {
             let name = *rng.pick(&["ListUsers", "ListRoles", "GetRole", "ListAttachedRolePolicies"]);
             event(
                 rng,
@@ -408,8 +461,18 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
                 true,
                 true,
             );
-            if rng.chance(0.2) {
+            if rng.chance(0.1) {
                 denied(e, "ec2:DescribeSecurityGroups")
+            } else if rng.chance(0.15) {
+                // EC2 reports denials with an encoded authorization message.
+                let mut e = e;
+                e["errorCode"] = json!("Client.UnauthorizedOperation");
+                e["errorMessage"] = json!(format!(
+                    "You are not authorized to perform this operation. User: {} is not authorized to perform: ec2:DescribeSecurityGroups. Encoded authorization failure message: {}",
+                    e["userIdentity"]["arn"].as_str().unwrap_or_default(),
+                    base64ish(rng, 900)
+                ));
+                e
             } else {
                 e
             }

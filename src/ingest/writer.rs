@@ -207,23 +207,30 @@ impl<'a> Writer<'a> {
         let mut events = 0u64;
         if !self.days.is_empty() {
             let mut writer = RecordBatchWriter::for_table(&self.table)?.with_writer_properties(self.props.clone());
+            // Day by day: each day's rows are written in time order in bounded chunks, and its
+            // file is finished before the next day starts, so memory holds one day's encoder.
             for (day, batches) in std::mem::take(&mut self.days) {
                 let mut partition = IndexMap::new();
                 partition.insert(
                     schema::cloudtrail().partition_column().to_string(),
                     delta_kernel::expressions::Scalar::Date(day),
                 );
-                for chunk in sorted_chunks(&batches)? {
-                    events += chunk.num_rows() as u64;
-                    writer.write_partition(chunk, &partition, deltalake::writer::WriteMode::Default).await?;
+                let order = time_order(&batches)?;
+                let refs: Vec<&RecordBatch> = batches.iter().collect();
+                for chunk in order.chunks(CHUNK_ROWS) {
+                    let sorted = interleave_record_batch(&refs, chunk)?;
+                    events += sorted.num_rows() as u64;
+                    writer.write_partition(sorted, &partition, deltalake::writer::WriteMode::Default).await?;
                 }
+                drop(refs);
+                drop(batches);
+                let adds = writer.flush().await?;
+                for add in &adds {
+                    self.report.stored_bytes += add.size.max(0) as u64;
+                    self.report.files_written += 1;
+                }
+                actions.extend(adds.into_iter().map(Action::Add));
             }
-            let adds = writer.flush().await?;
-            for add in &adds {
-                self.report.stored_bytes += add.size.max(0) as u64;
-                self.report.files_written += 1;
-            }
-            actions.extend(adds.into_iter().map(Action::Add));
         }
         self.buffered_bytes = 0;
 
@@ -313,8 +320,8 @@ fn hash128(b: &[u8]) -> u128 {
     u128::from_le_bytes(a)
 }
 
-/// The day's rows in `eventtime` order, in chunks of at most `CHUNK_ROWS`.
-fn sorted_chunks(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>, IngestError> {
+/// (batch, row) of every buffered row of one day, in `eventtime` order.
+fn time_order(batches: &[RecordBatch]) -> Result<Vec<(usize, usize)>, IngestError> {
     let mut order: Vec<(i64, usize, usize)> = Vec::new();
     for (bi, b) in batches.iter().enumerate() {
         let t = b
@@ -324,14 +331,7 @@ fn sorted_chunks(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>, IngestErro
         order.extend(t.values().iter().enumerate().map(|(ri, &v)| (v, bi, ri)));
     }
     order.sort_unstable();
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
-    order
-        .chunks(CHUNK_ROWS)
-        .map(|c| {
-            let idx: Vec<(usize, usize)> = c.iter().map(|&(_, b, r)| (b, r)).collect();
-            Ok(interleave_record_batch(&refs, &idx)?)
-        })
-        .collect()
+    Ok(order.into_iter().map(|(_, b, r)| (b, r)).collect())
 }
 
 /// Parquet settings: zstd, dictionaries only where values repeat, page statistics on

@@ -23,7 +23,7 @@ async fn kill_minus_nine_then_rerun_stores_every_event_once() {
             .arg("--store")
             .arg(&st)
             .args(["ingest", trail.to_str().expect("p"), "--no-progress"])
-            .env("TRAILLAKE_COMMIT_MB", "4")
+            .env("TRAILLAKE_COMMIT_MB", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
