@@ -67,7 +67,7 @@ fn main() {
 
     let out = root.join("duckdb.parquet");
     let script = format!(
-        "import duckdb,time; t=time.time(); duckdb.sql(\"COPY (SELECT unnest(r, recursive := true) FROM (SELECT unnest(Records) r FROM read_json('{}/**/*.json.gz', maximum_object_size=1073741824))) TO '{}' (FORMAT parquet)\"); print(time.time()-t)",
+        "import duckdb,time; t=time.time(); duckdb.sql(\"COPY (SELECT unnest(r) FROM (SELECT unnest(Records) r FROM read_json('{}/**/*.json.gz'))) TO '{}' (FORMAT parquet)\"); print(time.time()-t)",
         trail.display(),
         out.display()
     );

@@ -3,6 +3,11 @@
 use clap::Parser;
 use traillake::cli::{self, Cli};
 
+// Decoding allocates many small, short-lived objects; mimalloc measured faster than glibc here.
+// Without transparent huge pages: zeroing 2 MB pages on demand made run times erratic.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = Cli::parse();
     init_logging(args.verbose);
@@ -31,5 +36,12 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAILLAKE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }

@@ -125,7 +125,7 @@ pub struct IngestArgs {
     #[arg(long, env = "TRAILLAKE_COMMIT_MB", default_value_t = 384)]
     pub commit_mb: usize,
     /// Parquet zstd level.
-    #[arg(long, default_value_t = 3, hide = true)]
+    #[arg(long, default_value_t = 1, hide = true)]
     pub zstd_level: i32,
     /// Bloom filters on eventid, access key id and source IP.
     #[arg(long, hide = true)]

@@ -8,13 +8,15 @@
 //! the original is always kept whole in `eventjson`.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::NullBufferBuilder;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, ListArray, MapBuilder, MapFieldNames, StringBuilder, StructArray,
+    ArrayRef, BooleanBuilder, Date32Array, ListArray, MapBuilder, MapFieldNames, StringBuilder, StructArray,
     TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
@@ -101,8 +103,8 @@ struct KeyIndex {
 
 impl KeyIndex {
     fn new(fields: &[FieldSpec]) -> Self {
-        let mut exact = HashMap::new();
-        let mut folded = HashMap::new();
+        let mut exact = HashMap::default();
+        let mut folded = HashMap::default();
         for (i, f) in fields.iter().enumerate() {
             let names = f.source.iter().chain(f.aliases.iter());
             for (prio, name) in names.enumerate() {
@@ -394,14 +396,31 @@ fn bool_of(raw: &str) -> Option<bool> {
     }
 }
 
-/// Accumulates decoded events into Arrow columns of the stored schema.
-pub struct EventBatchBuilder {
-    schema: &'static EventSchema,
-    index: KeyIndex,
+/// One day's columns under construction.
+struct DayColumns {
     columns: Vec<Option<Column>>,
     eventjson: StringBuilder,
     checksum: StringBuilder,
-    day: Date32Builder,
+    rows: usize,
+}
+
+impl DayColumns {
+    fn new(schema: &EventSchema) -> Self {
+        Self {
+            columns: schema.spec.fields.iter().map(|f| f.derived.is_none().then(|| Column::new(&f.ty))).collect(),
+            eventjson: StringBuilder::new(),
+            checksum: StringBuilder::new(),
+            rows: 0,
+        }
+    }
+}
+
+/// Accumulates decoded events into Arrow columns of the stored schema, one set of columns per
+/// event day, so every finished batch belongs to a single day partition.
+pub struct EventBatchBuilder {
+    schema: &'static EventSchema,
+    index: KeyIndex,
+    days: BTreeMap<i32, DayColumns>,
     time_slot: usize,
     type_slot: Option<usize>,
     /// Slots whose presence marks a CloudTrail event.
@@ -413,7 +432,6 @@ pub struct EventBatchBuilder {
 impl EventBatchBuilder {
     pub fn new(schema: &'static EventSchema) -> Self {
         let fields = &schema.spec.fields;
-        let columns = fields.iter().map(|f| f.derived.is_none().then(|| Column::new(&f.ty))).collect();
         let slot = |n: &str| fields.iter().position(|f| f.name == n);
         let time_slot = slot(&schema.spec.partition.from).unwrap_or(0);
         let identity_slots =
@@ -421,10 +439,7 @@ impl EventBatchBuilder {
         Self {
             schema,
             index: KeyIndex::new(fields),
-            columns,
-            eventjson: StringBuilder::new(),
-            checksum: StringBuilder::new(),
-            day: Date32Builder::new(),
+            days: BTreeMap::new(),
             time_slot,
             type_slot: slot("eventtype"),
             identity_slots,
@@ -475,34 +490,44 @@ impl EventBatchBuilder {
                 None => return Outcome::Rejected(Rejection::NoEventTime(format!("cannot read {} as a time", v.get()))),
             },
         };
-        for (col, slot) in self.columns.iter_mut().zip(&slots) {
+        let day = time.div_euclid(MICROS_PER_DAY) as i32;
+        let schema = self.schema;
+        let dc = self.days.entry(day).or_insert_with(|| DayColumns::new(schema));
+        for (col, slot) in dc.columns.iter_mut().zip(&slots) {
             if let Some(col) = col {
                 col.append(*slot);
             }
         }
-        self.eventjson.append_value(text);
-        self.checksum.append_value(hex::encode(Sha256::digest(raw)));
-        self.day.append_value(time.div_euclid(MICROS_PER_DAY) as i32);
+        dc.eventjson.append_value(text);
+        let mut hexbuf = [0u8; 64];
+        // Cannot fail: 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(Sha256::digest(raw), &mut hexbuf);
+        dc.checksum.append_value(std::str::from_utf8(&hexbuf).unwrap_or_default());
+        dc.rows += 1;
         self.rows += 1;
         self.json_bytes += raw.len();
         Outcome::Stored
     }
 
-    /// Finishes the rows so far as a batch of the stored schema (Lake columns + day).
-    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
-        for (spec, col) in self.schema.spec.fields.iter().zip(self.columns.iter_mut()) {
-            arrays.push(match (spec.derived, col) {
-                (Some(Derived::EventJson), _) => Arc::new(self.eventjson.finish()),
-                (Some(Derived::EventJsonSha256), _) => Arc::new(self.checksum.finish()),
-                (None, Some(col)) => col.finish()?,
-                (None, None) => unreachable!("every non-derived field has a column"),
-            });
+    /// Finishes the rows so far as batches of the stored schema (Lake columns + day), one per day.
+    pub fn finish(&mut self) -> Result<Vec<RecordBatch>, ArrowError> {
+        let mut out = Vec::with_capacity(self.days.len());
+        for (day, mut dc) in std::mem::take(&mut self.days) {
+            let mut arrays: Vec<ArrayRef> = Vec::with_capacity(dc.columns.len() + 1);
+            for (spec, col) in self.schema.spec.fields.iter().zip(dc.columns.iter_mut()) {
+                arrays.push(match (spec.derived, col) {
+                    (Some(Derived::EventJson), _) => Arc::new(dc.eventjson.finish()),
+                    (Some(Derived::EventJsonSha256), _) => Arc::new(dc.checksum.finish()),
+                    (None, Some(col)) => col.finish()?,
+                    (None, None) => unreachable!("every non-derived field has a column"),
+                });
+            }
+            arrays.push(Arc::new(Date32Array::from_value(day, dc.rows)));
+            out.push(RecordBatch::try_new(self.schema.stored.clone(), arrays)?);
         }
-        arrays.push(Arc::new(self.day.finish()));
         self.rows = 0;
         self.json_bytes = 0;
-        RecordBatch::try_new(self.schema.stored.clone(), arrays)
+        Ok(out)
     }
 }
 
@@ -515,7 +540,11 @@ mod tests {
     fn build(events: &[&str]) -> (Vec<Outcome>, RecordBatch) {
         let mut b = EventBatchBuilder::new(schema::cloudtrail());
         let out = events.iter().map(|e| b.push(e.as_bytes())).collect();
-        (out, b.finish().expect("batch"))
+        let batches = b.finish().expect("batch");
+        assert!(batches.len() <= 1, "one day per test");
+        let batch =
+            batches.into_iter().next().unwrap_or_else(|| RecordBatch::new_empty(schema::cloudtrail().stored.clone()));
+        (out, batch)
     }
 
     fn col_str(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {

@@ -117,6 +117,12 @@ impl IngestReport {
         for q in &self.quarantine_files {
             s.push_str(&format!("\nquarantine: {q}"));
         }
+        if self.quarantined_records > 0 {
+            s.push_str(
+                "\nquarantined input is kept with the reason for each record; fix the source and ingest it again \
+                 (events already stored are not added twice)",
+            );
+        }
         s
     }
 }

@@ -64,9 +64,11 @@ impl Worker {
     pub fn flush(&mut self) -> bool {
         if self.builder.rows() > 0 {
             match self.builder.finish() {
-                Ok(batch) => {
-                    if !self.send(ToWriter::Batch(batch)) {
-                        return false;
+                Ok(batches) => {
+                    for batch in batches {
+                        if !self.send(ToWriter::Batch(batch)) {
+                            return false;
+                        }
                     }
                 }
                 Err(e) => {

@@ -2,7 +2,9 @@
 //! and commits — many sources at a time — sorted, zstd-compressed Parquet files plus the
 //! ledger of completed sources, in one atomic Delta commit.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
 use datafusion::arrow::array::PrimitiveArray;
@@ -12,7 +14,7 @@ use datafusion::arrow::datatypes::{Date32Type, TimestampMicrosecondType, UInt32T
 #[allow(deprecated)]
 use datafusion::parquet::arrow::async_reader::ParquetObjectReader;
 use datafusion::parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
-use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
@@ -21,7 +23,7 @@ use deltalake::kernel::Action;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::DeltaTable;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use indexmap::IndexMap;
 use object_store::ObjectStoreExt;
 use object_store::PutPayload;
@@ -52,7 +54,7 @@ pub struct WriterConfig {
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        Self { commit_bytes: 384 * 1024 * 1024, zstd_level: 3, bloom_filters: false }
+        Self { commit_bytes: 384 * 1024 * 1024, zstd_level: 1, bloom_filters: false }
     }
 }
 
@@ -66,7 +68,7 @@ pub struct Writer<'a> {
     flushes: u32,
     days: BTreeMap<i32, Vec<RecordBatch>>,
     buffered_bytes: usize,
-    seen: HashMap<i32, HashSet<u128>>,
+    seen: HashMap<i32, FxHashSet<u128>>,
     seen_total: usize,
     done: Vec<SourceReport>,
     quarantine: Vec<QuarantineItem>,
@@ -156,8 +158,8 @@ impl<'a> Writer<'a> {
     }
 
     /// Dedup keys of the events already stored for one day (reads two narrow columns).
-    async fn load_day_keys(&self, day: i32) -> Result<HashSet<u128>, IngestError> {
-        let mut keys = HashSet::new();
+    async fn load_day_keys(&self, day: i32) -> Result<FxHashSet<u128>, IngestError> {
+        let mut keys = FxHashSet::default();
         let Ok(snap) = self.table.snapshot() else { return Ok(keys) };
         let part = schema::cloudtrail().partition_column();
         let day_str = day_string(day);
@@ -205,32 +207,24 @@ impl<'a> Writer<'a> {
 
         let mut actions = Vec::new();
         let mut events = 0u64;
-        if !self.days.is_empty() {
-            let mut writer = RecordBatchWriter::for_table(&self.table)?.with_writer_properties(self.props.clone());
-            // Day by day: each day's rows are written in time order in bounded chunks, and its
-            // file is finished before the next day starts, so memory holds one day's encoder.
-            for (day, batches) in std::mem::take(&mut self.days) {
-                let mut partition = IndexMap::new();
-                partition.insert(
-                    schema::cloudtrail().partition_column().to_string(),
-                    delta_kernel::expressions::Scalar::Date(day),
-                );
-                let order = time_order(&batches)?;
-                let refs: Vec<&RecordBatch> = batches.iter().collect();
-                for chunk in order.chunks(CHUNK_ROWS) {
-                    let sorted = interleave_record_batch(&refs, chunk)?;
-                    events += sorted.num_rows() as u64;
-                    writer.write_partition(sorted, &partition, deltalake::writer::WriteMode::Default).await?;
-                }
-                drop(refs);
-                drop(batches);
-                let adds = writer.flush().await?;
-                for add in &adds {
-                    self.report.stored_bytes += add.size.max(0) as u64;
-                    self.report.files_written += 1;
-                }
-                actions.extend(adds.into_iter().map(Action::Add));
+        // Days are encoded in parallel (one task per day, as many at once as there are cores);
+        // each task writes its day in time order in bounded chunks and finishes the file.
+        let days = std::mem::take(&mut self.days);
+        let mut tasks = Vec::with_capacity(days.len());
+        for (day, batches) in days {
+            let writer = RecordBatchWriter::for_table(&self.table)?.with_writer_properties(self.props.clone());
+            tasks.push(async move { tokio::spawn(encode_day(writer, day, batches)).await });
+        }
+        let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let mut results = futures::stream::iter(tasks).buffer_unordered(parallel);
+        while let Some(joined) = results.next().await {
+            let (adds, n) = joined.map_err(|e| IngestError::Internal(format!("encoder task failed: {e}")))??;
+            events += n;
+            for add in &adds {
+                self.report.stored_bytes += add.size.max(0) as u64;
+                self.report.files_written += 1;
             }
+            actions.extend(adds.into_iter().map(Action::Add));
         }
         self.buffered_bytes = 0;
 
@@ -264,6 +258,27 @@ impl<'a> Writer<'a> {
         }
         Ok(())
     }
+}
+
+/// Writes one day's rows, sorted by `eventtime`, into its partition; returns the new files.
+async fn encode_day(
+    mut writer: RecordBatchWriter,
+    day: i32,
+    batches: Vec<RecordBatch>,
+) -> Result<(Vec<deltalake::kernel::Add>, u64), IngestError> {
+    let mut partition = IndexMap::new();
+    partition.insert(schema::cloudtrail().partition_column().to_string(), delta_kernel::expressions::Scalar::Date(day));
+    let order = time_order(&batches)?;
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    let mut events = 0u64;
+    for chunk in order.chunks(CHUNK_ROWS) {
+        let sorted = interleave_record_batch(&refs, chunk)?;
+        events += sorted.num_rows() as u64;
+        writer.write_partition(sorted, &partition, deltalake::writer::WriteMode::Default).await?;
+    }
+    drop(refs);
+    drop(batches);
+    Ok((writer.flush().await?, events))
 }
 
 fn day_string(day: i32) -> String {
@@ -352,8 +367,23 @@ pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
             nulls_first: false,
         }]));
     }
-    for col in ["eventjson", "eventjsonchecksum", "eventid", "requestid", "sharedeventid"] {
+    for col in ["eventjson", "eventjsonchecksum", "eventid", "requestid", "sharedeventid", "eventtime"] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
+    }
+    // Sorted times: deltas are tiny.
+    b = b.set_column_encoding(ColumnPath::from("eventtime"), Encoding::DELTA_BINARY_PACKED);
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<i64>().ok());
+    if let Some(l) = env("TL_JSON_LEVEL") {
+        b = b.set_column_compression(
+            ColumnPath::from("eventjson"),
+            Compression::ZSTD(ZstdLevel::try_new(l as i32).unwrap_or_default()),
+        );
+    }
+    if let Some(kb) = env("TL_JSON_PAGE_KB") {
+        b = b.set_column_data_page_size_limit(ColumnPath::from("eventjson"), kb as usize * 1024);
+    }
+    if let Some(r) = env("TL_RG_ROWS") {
+        b = b.set_max_row_group_row_count(Some(r as usize));
     }
     if config.bloom_filters {
         for col in ["eventid", "sourceipaddress"] {
