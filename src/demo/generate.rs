@@ -274,7 +274,7 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
     if use_role {
         // Role sessions get new temporary keys every hour, as STS issues them.
         let arn = actor.identity["arn"].as_str().unwrap_or_default().to_string();
-        let mut h = Rng(t.timestamp() as u64 / 3600 ^ arn.bytes().fold(0u64, |a, b| a.rotate_left(5) ^ u64::from(b)));
+        let mut h = Rng((t.timestamp() as u64 / 3600) ^ arn.bytes().fold(0u64, |a, b| a.rotate_left(5) ^ u64::from(b)));
         actor.identity["accessKeyId"] = json!(format!("ASIA{}", h.upper(16)));
         if actor.ip.starts_with("10.") {
             actor.ip = format!("10.0.{}.{}", h.below(16), 2 + h.below(250));

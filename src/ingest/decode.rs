@@ -94,6 +94,9 @@ fn entries(raw: &str) -> Option<Entries<'_>> {
     serde_json::from_str(raw).ok()
 }
 
+/// Most fields one object level of the schema may have (checked when the schema is loaded).
+pub const MAX_FIELDS: usize = crate::schema::MAX_FIELDS_PER_LEVEL;
+
 /// Maps JSON keys of one object level onto field slots.
 #[derive(Debug)]
 struct KeyIndex {
@@ -126,9 +129,11 @@ impl KeyIndex {
     }
 
     /// Picks, for every field, the value of its highest-priority key present in the object.
-    fn slots<'a>(&self, n: usize, entries: &Entries<'a>) -> Vec<Option<&'a RawValue>> {
-        let mut slots: Vec<Option<&'a RawValue>> = vec![None; n];
-        let mut prios = vec![u8::MAX; n];
+    /// (Fixed-size arrays on the stack: this runs for every object level of every event.)
+    fn slots<'a>(&self, n: usize, entries: &Entries<'a>) -> [Option<&'a RawValue>; MAX_FIELDS] {
+        debug_assert!(n <= MAX_FIELDS);
+        let mut slots: [Option<&'a RawValue>; MAX_FIELDS] = [None; MAX_FIELDS];
+        let mut prios = [u8::MAX; MAX_FIELDS];
         for (k, v) in &entries.0 {
             if let Some((i, p)) = self.lookup(k) {
                 if v.get() == "null" {

@@ -577,15 +577,12 @@ impl<R: Read> Splitter<R> {
             self.base = keep;
         }
         let old = self.data.len();
-        self.data.resize(old + READ_CHUNK, 0);
-        let n = loop {
-            match self.reader.read(&mut self.data[old..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.data.truncate(old);
-                    return Err(e);
-                }
+        // Appends without zero-filling the buffer first (the bulk of the bytes pass through here).
+        let n = match self.reader.by_ref().take(READ_CHUNK as u64).read_to_end(&mut self.data) {
+            Ok(n) => n,
+            Err(e) => {
+                self.data.truncate(old);
+                return Err(e);
             }
         };
         self.data.truncate(old + n);

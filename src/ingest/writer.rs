@@ -358,8 +358,14 @@ pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
         .set_compression(Compression::ZSTD(level))
         .set_created_by(format!("traillake {}", env!("CARGO_PKG_VERSION")))
         .set_max_row_group_row_count(Some(CHUNK_ROWS * 2))
-        .set_statistics_enabled(EnabledStatistics::Chunk)
+        // Min/max only where they serve data skipping (the Delta stats columns): computing them
+        // for every 1 KB event text or map value costs a string comparison per value.
+        .set_statistics_enabled(EnabledStatistics::None)
         .set_column_statistics_enabled(ColumnPath::from("eventtime"), EnabledStatistics::Page);
+    for col in crate::store::table::STATS_COLUMNS.split(',').filter(|c| *c != "eventtime") {
+        let path = ColumnPath::new(col.split('.').map(str::to_string).collect());
+        b = b.set_column_statistics_enabled(path, EnabledStatistics::Chunk);
+    }
     if let Some(i) = s.index_of("eventtime") {
         b = b.set_sorting_columns(Some(vec![SortingColumn {
             column_idx: i as i32,

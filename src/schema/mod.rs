@@ -129,7 +129,16 @@ pub fn cloudtrail() -> &'static EventSchema {
     })
 }
 
+/// Most fields one object level may have (the decoder keeps a level's values on the stack).
+pub const MAX_FIELDS_PER_LEVEL: usize = 48;
+
 fn validate(fields: &[FieldSpec]) -> Result<(), SchemaError> {
+    if fields.len() > MAX_FIELDS_PER_LEVEL {
+        return Err(SchemaError::Invalid(
+            fields.first().map(|f| f.name.clone()).unwrap_or_default(),
+            format!("more than {MAX_FIELDS_PER_LEVEL} fields at one level"),
+        ));
+    }
     let mut seen = HashMap::new();
     for f in fields {
         if f.name != f.name.to_ascii_lowercase() {

@@ -23,7 +23,7 @@ use crate::schema;
 pub const COMMIT_INFO_KEY: &str = "traillake";
 
 /// Columns whose min/max statistics are kept per file for data skipping.
-const STATS_COLUMNS: &str = "eventtime,eventid,eventname,eventsource,awsregion,recipientaccountid,\
+pub const STATS_COLUMNS: &str = "eventtime,eventid,eventname,eventsource,awsregion,recipientaccountid,\
 errorcode,sourceipaddress,eventcategory,useridentity.accesskeyid,useridentity.arn";
 
 pub async fn create(store: &Store, rec: &EdsRecord) -> Result<DeltaTable, StoreError> {
