@@ -373,8 +373,14 @@ pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
             nulls_first: false,
         }]));
     }
-    for col in ["eventjson", "eventjsonchecksum", "eventid", "requestid", "sharedeventid", "eventtime"] {
+    // Dictionaries only pay where values repeat; for unique-per-event columns they are pure cost.
+    for col in ["eventjson", "eventjsonchecksum", "eventid", "requestid", "sharedeventid", "eventtime", "errormessage"]
+    {
         b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
+    }
+    for map in ["requestparameters", "responseelements", "additionaleventdata", "serviceeventdetails"] {
+        let path = ColumnPath::new(vec![map.into(), "key_value".into(), "value".into()]);
+        b = b.set_column_dictionary_enabled(path, false);
     }
     // Sorted times: deltas are tiny.
     b = b.set_column_encoding(ColumnPath::from("eventtime"), Encoding::DELTA_BINARY_PACKED);
