@@ -517,7 +517,10 @@ impl EventBatchBuilder {
     /// Finishes the rows so far as batches of the stored schema (Lake columns + day), one per day.
     pub fn finish(&mut self) -> Result<Vec<RecordBatch>, ArrowError> {
         let mut out = Vec::with_capacity(self.days.len());
-        for (day, mut dc) in std::mem::take(&mut self.days) {
+        // Builders of days that received nothing since the last batch are dropped; the others
+        // are kept for reuse (building a column tree costs more than an event).
+        self.days.retain(|_, dc| dc.rows > 0);
+        for (&day, dc) in self.days.iter_mut() {
             let mut arrays: Vec<ArrayRef> = Vec::with_capacity(dc.columns.len() + 1);
             for (spec, col) in self.schema.spec.fields.iter().zip(dc.columns.iter_mut()) {
                 arrays.push(match (spec.derived, col) {
@@ -528,6 +531,7 @@ impl EventBatchBuilder {
                 });
             }
             arrays.push(Arc::new(Date32Array::from_value(day, dc.rows)));
+            dc.rows = 0;
             out.push(RecordBatch::try_new(self.schema.stored.clone(), arrays)?);
         }
         self.rows = 0;
