@@ -43,6 +43,9 @@ pub enum Command {
     #[command(subcommand)]
     Eds(EdsCommand),
     /// Ingest trail files (files, folders, s3://bucket/prefix) into an event data store.
+    #[command(after_help = "Exit status: 0 everything ingested (or already ingested); 3 part of the input was \
+quarantined (see the summary for where) and the rest committed; 1 nothing could be ingested.\n\
+Re-running over the same sources adds nothing; events already stored (same eventID) are never added twice.")]
     Ingest(IngestArgs),
     /// Run a CloudTrail Lake SQL query.
     Query(QueryArgs),
