@@ -214,6 +214,16 @@ impl World {
     }
 }
 
+/// An AWS service calling on the account's behalf.
+fn service_actor(service: &str, account: &'static str) -> Actor {
+    Actor {
+        identity: json!({"type": "AWSService", "invokedBy": service}),
+        ip: service.to_string(),
+        agent: "AWS Internal",
+        account,
+    }
+}
+
 /// Builds one event as JSON.
 #[allow(clippy::too_many_arguments)]
 fn event(
@@ -342,12 +352,7 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
         45..=56 => {
             // A service assuming a role: the response carries fresh credentials.
             let (svc, _) = *rng.pick(&w.services);
-            let svc_actor = Actor {
-                identity: json!({"type": "AWSService", "invokedBy": svc}),
-                ip: svc.to_string(),
-                agent: "AWS Internal",
-                account: actor.account,
-            };
+            let svc_actor = service_actor(svc, actor.account);
             let role = *rng.pick(&["app-backend", "config-recorder", "lambda-orders-exec", "autoscaling-linked"]);
             let session = format!("{}", rng.below(10_000_000_000));
             let (key, token, role_id) = (format!("ASIA{}", rng.upper(16)), base64ish(rng, 360), rng.upper(17));
@@ -379,12 +384,7 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
         }
         57..=61 => {
             let (svc, _) = *rng.pick(&w.services);
-            let svc_actor = Actor {
-                identity: json!({"type": "AWSService", "invokedBy": svc}),
-                ip: svc.to_string(),
-                agent: "AWS Internal",
-                account: actor.account,
-            };
+            let svc_actor = service_actor(svc, actor.account);
             let key = format!("arn:aws:kms:{region}:{}:key/{}", actor.account, rng.uuid());
             let mut e = event(
                 rng,
