@@ -114,6 +114,28 @@ async fn ingest_from_s3_prefix() {
     let rep: serde_json::Value = serde_json::from_str(&stdout(&again)).expect("json");
     assert_eq!(rep["eventsAdded"], 0, "{}", stderr(&again));
     assert_eq!(rep["files"], 0);
+
+    // The store itself on S3: catalog, Delta table and queries all through the bucket.
+    let s3_store = format!("s3://{bucket}/stores/main");
+    let with_env = |args: &[&str]| {
+        bin()
+            .arg("--store")
+            .arg(&s3_store)
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .expect("run")
+    };
+    let created = with_env(&["eds", "create", "cloud"]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let ing = with_env(&["ingest", trail.to_str().expect("p"), "--eds", "cloud", "--no-progress"]);
+    assert_eq!(ing.status.code(), Some(0), "{}", stderr(&ing));
+    let q = with_env(&["query", "SELECT count(*) AS n FROM cloud", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&q)).expect("json");
+    assert_eq!(rows[0]["n"].as_u64(), Some(g.events), "{}", stderr(&q));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
