@@ -62,3 +62,35 @@ async fn same_events_from_other_files_are_not_duplicated() {
     assert_eq!((r1.events_added, r2.events_added, r2.duplicates_skipped), (2, 0, 2));
     assert_eq!(count(&store, "SELECT count(*) FROM default").await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_ingests_at_once_still_store_every_event_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let trail = tmp.path().join("trail");
+    let g = traillake::demo::generate(
+        &trail,
+        &traillake::demo::GenerateOptions { events: 8_000, days: 3, ..Default::default() },
+    )
+    .expect("generate");
+    let st = tmp.path().join("store");
+    // Create the EDS first so both runs race on ingest, not on creating "default".
+    assert!(run(&["eds", "create", "default"], &st).status.success());
+    let spawn = || {
+        bin()
+            .arg("--store")
+            .arg(&st)
+            .args(["ingest", trail.to_str().expect("p"), "--no-progress"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let store = store_in(tmp.path());
+    assert_eq!(count(&store, "SELECT count(*) FROM default").await, g.events as i64);
+    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await, g.events as i64);
+}
