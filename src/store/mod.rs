@@ -144,9 +144,30 @@ impl Store {
         self.catalog().await?.find(key).cloned().ok_or_else(|| StoreError::NotFound(key.to_string()))
     }
 
+    /// Serialises catalog changes between processes on a local store (released by the OS when
+    /// the process ends). S3 stores have no lock: change their catalog from one place at a time.
+    async fn lock_catalog(&self) -> Result<Option<std::fs::File>, StoreError> {
+        let StoreLocation::Local(root) = &self.location else { return Ok(None) };
+        let dir = root.join("locks");
+        let err = |e: std::io::Error| StoreError::Invalid(format!("cannot lock the catalog in {}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("catalog.lock"))
+            .map_err(err)?;
+        let file = tokio::task::spawn_blocking(move || file.lock().map(|_| file))
+            .await
+            .map_err(|e| StoreError::Invalid(e.to_string()))?
+            .map_err(err)?;
+        Ok(Some(file))
+    }
+
     /// Creates an EDS and its (empty) Delta table.
     pub async fn create_eds(&self, name: &str) -> Result<EdsRecord, StoreError> {
         catalog::validate_name(name).map_err(StoreError::Invalid)?;
+        let _lock = self.lock_catalog().await?;
         let mut cat = self.catalog().await?;
         if cat.event_data_stores.iter().any(|e| e.name == name) {
             return Err(StoreError::NameTaken(name.to_string()));
@@ -166,7 +187,11 @@ impl Store {
             Some(k) => self.resolve(k).await,
             None => match self.catalog().await?.find(DEFAULT_EDS_NAME) {
                 Some(rec) => Ok(rec.clone()),
-                None => self.create_eds(DEFAULT_EDS_NAME).await,
+                // Another process may have created it meanwhile: that one is used.
+                None => match self.create_eds(DEFAULT_EDS_NAME).await {
+                    Err(StoreError::NameTaken(_)) => self.resolve(DEFAULT_EDS_NAME).await,
+                    other => other,
+                },
             },
         }
     }
