@@ -19,18 +19,22 @@ impl Drop for Moto {
     }
 }
 
-/// Starts moto_server on a free port; `None` (test skipped, with a message) if not installed.
+/// Starts moto's S3 server on a free port; `None` (test skipped, with a message) if moto is
+/// not installed.
 fn start_moto() -> Option<(Moto, String)> {
     let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // `python3 -m moto.server` works whether or not pip's scripts folder is on PATH.
+    let installed = Command::new("python3").args(["-c", "import moto.server"]).status().is_ok_and(|s| s.success());
+    if !installed {
+        eprintln!("SKIPPED: moto is not installed (pip install 'moto[server]'; .ci/run installs it)");
+        return None;
+    }
+    let child = Command::new("python3")
+        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        eprintln!("SKIPPED: moto_server not found (pip install 'moto[server]'; .ci/run installs it)");
-        return None;
-    };
+        .spawn()
+        .expect("start moto");
     let moto = Moto(child);
     let endpoint = format!("http://127.0.0.1:{port}");
     // Ready when it answers HTTP; bounded so a broken install fails instead of hanging.
