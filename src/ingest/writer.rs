@@ -384,19 +384,6 @@ pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
     }
     // Sorted times: deltas are tiny.
     b = b.set_column_encoding(ColumnPath::from("eventtime"), Encoding::DELTA_BINARY_PACKED);
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<i64>().ok());
-    if let Some(l) = env("TL_JSON_LEVEL") {
-        b = b.set_column_compression(
-            ColumnPath::from("eventjson"),
-            Compression::ZSTD(ZstdLevel::try_new(l as i32).unwrap_or_default()),
-        );
-    }
-    if let Some(kb) = env("TL_JSON_PAGE_KB") {
-        b = b.set_column_data_page_size_limit(ColumnPath::from("eventjson"), kb as usize * 1024);
-    }
-    if let Some(r) = env("TL_RG_ROWS") {
-        b = b.set_max_row_group_row_count(Some(r as usize));
-    }
     if config.bloom_filters {
         for col in ["eventid", "sourceipaddress"] {
             b = b.set_column_bloom_filter_enabled(ColumnPath::from(col), true);
