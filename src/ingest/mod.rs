@@ -82,7 +82,8 @@ impl IngestReport {
     pub fn exit_code(&self) -> i32 {
         if self.quarantined_records == 0 {
             0
-        } else if self.events_added == 0 && self.duplicates_skipped == 0 && self.files == self.files_failed {
+        } else if self.events_added == 0 && self.duplicates_skipped == 0 {
+            // Something was wrong and no event in this run was usable.
             1
         } else {
             3

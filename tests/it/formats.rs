@@ -123,6 +123,12 @@ async fn nothing_ingestible_exits_1() {
     let out = run(&["ingest", f.to_str().expect("utf8"), "--no-progress"], &tmp.path().join("store"));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("bad.json"), "{}", stderr(&out));
+    // Not JSON at all, and JSON that is not CloudTrail: nothing usable either.
+    let g = tmp.path().join("notes.txt");
+    write(&g, "meeting notes\n{\"hello\":\"world\"}\n");
+    let out = run(&["ingest", g.to_str().expect("utf8"), "--no-progress"], &tmp.path().join("store"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a CloudTrail event"), "{}", stderr(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
