@@ -6,15 +6,18 @@ use std::time::Duration;
 
 use crate::common::*;
 
+/// A generated trail under `dir`, and its number of events.
+fn trail_in(dir: &std::path::Path, events: u64, days: u32) -> (std::path::PathBuf, u64) {
+    let trail = dir.join("trail");
+    let opts = traillake::demo::GenerateOptions { events, days, ..Default::default() };
+    let g = traillake::demo::generate(&trail, &opts).expect("generate");
+    (trail, g.events)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_minus_nine_then_rerun_stores_every_event_once() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let trail = tmp.path().join("trail");
-    let g = traillake::demo::generate(
-        &trail,
-        &traillake::demo::GenerateOptions { events: 30_000, days: 10, ..Default::default() },
-    )
-    .expect("generate");
+    let (trail, events) = trail_in(tmp.path(), 30_000, 10);
     let st = tmp.path().join("store");
     // Small commits so kills land between, during and after commits.
     let delays_ms = [150u64, 400, 700, 1000, 1500];
@@ -35,8 +38,8 @@ async fn kill_minus_nine_then_rerun_stores_every_event_once() {
     let out = run(&["ingest", trail.to_str().expect("p"), "--no-progress"], &st);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let store = store_in(tmp.path());
-    assert_eq!(count(&store, "SELECT count(*) FROM default").await, g.events as i64);
-    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await, g.events as i64);
+    assert_eq!(count(&store, "SELECT count(*) FROM default").await, events as i64);
+    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await, events as i64);
     // And once more: nothing new.
     let out = run(&["ingest", trail.to_str().expect("p"), "--no-progress", "--format", "json"], &st);
     let rep: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
@@ -66,12 +69,7 @@ async fn same_events_from_other_files_are_not_duplicated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_ingests_at_once_still_store_every_event_once() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let trail = tmp.path().join("trail");
-    let g = traillake::demo::generate(
-        &trail,
-        &traillake::demo::GenerateOptions { events: 8_000, days: 3, ..Default::default() },
-    )
-    .expect("generate");
+    let (trail, events) = trail_in(tmp.path(), 8_000, 3);
     let st = tmp.path().join("store");
     // Both runs also race to create the EDS "default": one creates it, the other uses it.
     let spawn = || {
@@ -91,6 +89,6 @@ async fn two_ingests_at_once_still_store_every_event_once() {
     }
     let store = store_in(tmp.path());
     assert_eq!(store.catalog().await.expect("catalog").event_data_stores.len(), 1);
-    assert_eq!(count(&store, "SELECT count(*) FROM default").await, g.events as i64);
-    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await, g.events as i64);
+    assert_eq!(count(&store, "SELECT count(*) FROM default").await, events as i64);
+    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await, events as i64);
 }

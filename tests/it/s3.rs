@@ -89,42 +89,11 @@ async fn ingest_from_s3_prefix() {
     }
     assert!(uploaded > 3);
     let st = tmp.path().join("store");
-    let out = bin()
-        .arg("--store")
-        .arg(&st)
-        .args(["ingest", &format!("s3://{bucket}/logs/AWSLogs/"), "--no-progress", "--format", "json"])
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let rep: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
-    assert_eq!(rep["eventsAdded"].as_u64(), Some(g.events));
-    assert_eq!(rep["digestsSkipped"], 1);
-    let store = store_in(tmp.path());
-    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await as u64, g.events);
-    // The ledger knows S3 objects too.
-    let again = bin()
-        .arg("--store")
-        .arg(&st)
-        .args(["ingest", &format!("s3://{bucket}/logs/"), "--no-progress", "--format", "json"])
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .expect("run");
-    let rep: serde_json::Value = serde_json::from_str(&stdout(&again)).expect("json");
-    assert_eq!(rep["eventsAdded"], 0, "{}", stderr(&again));
-    assert_eq!(rep["files"], 0);
-
-    // The store itself on S3: catalog, Delta table and queries all through the bucket.
-    let s3_store = format!("s3://{bucket}/stores/main");
-    let with_env = |args: &[&str]| {
+    // The binary against the moto endpoint, with a store path.
+    let traillake = |store: &str, args: &[&str]| {
         bin()
             .arg("--store")
-            .arg(&s3_store)
+            .arg(store)
             .args(args)
             .env("AWS_ENDPOINT_URL", &endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
@@ -133,6 +102,24 @@ async fn ingest_from_s3_prefix() {
             .output()
             .expect("run")
     };
+    let local = st.to_str().expect("utf8");
+    let out =
+        traillake(local, &["ingest", &format!("s3://{bucket}/logs/AWSLogs/"), "--no-progress", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rep: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(rep["eventsAdded"].as_u64(), Some(g.events));
+    assert_eq!(rep["digestsSkipped"], 1);
+    let store = store_in(tmp.path());
+    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await as u64, g.events);
+    // The ledger knows S3 objects too.
+    let again = traillake(local, &["ingest", &format!("s3://{bucket}/logs/"), "--no-progress", "--format", "json"]);
+    let rep: serde_json::Value = serde_json::from_str(&stdout(&again)).expect("json");
+    assert_eq!(rep["eventsAdded"], 0, "{}", stderr(&again));
+    assert_eq!(rep["files"], 0);
+
+    // The store itself on S3: catalog, Delta table and queries all through the bucket.
+    let s3_store = format!("s3://{bucket}/stores/main");
+    let with_env = |args: &[&str]| traillake(&s3_store, args);
     let created = with_env(&["eds", "create", "cloud"]);
     assert!(created.status.success(), "{}", stderr(&created));
     let ing = with_env(&["ingest", trail.to_str().expect("p"), "--eds", "cloud", "--no-progress"]);
