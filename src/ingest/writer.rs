@@ -43,6 +43,10 @@ const CHUNK_ROWS: usize = 64 * 1024;
 const SEEN_KEYS_LIMIT: usize = 8_000_000;
 /// Quarantine messages printed in full before only counting.
 const MESSAGES_SHOWN: usize = 20;
+/// Quarantine messages kept for the report (the quarantine files hold every one).
+const MESSAGES_KEPT: usize = 1_000;
+/// Rejected input buffered before it is written to a quarantine file.
+const QUARANTINE_BUFFER_BYTES: usize = 32 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -72,6 +76,8 @@ pub struct Writer<'a> {
     seen_total: usize,
     done: Vec<SourceReport>,
     quarantine: Vec<QuarantineItem>,
+    quarantine_bytes: usize,
+    quarantine_files: u32,
     pub report: IngestReport,
 }
 
@@ -92,6 +98,8 @@ impl<'a> Writer<'a> {
             seen_total: 0,
             done: Vec::new(),
             quarantine: Vec::new(),
+            quarantine_bytes: 0,
+            quarantine_files: 0,
             report: IngestReport::default(),
         }
     }
@@ -115,8 +123,17 @@ impl<'a> Writer<'a> {
                     tracing::warn!("quarantined {}", item.message());
                 }
                 self.report.quarantined_records += 1;
-                self.report.messages.push(item.message());
+                if self.report.messages.len() < MESSAGES_KEPT {
+                    self.report.messages.push(item.message());
+                }
+                self.quarantine_bytes += item.raw.as_ref().map_or(0, String::len)
+                    + item.raw_base64.as_ref().map_or(0, String::len)
+                    + item.reason.len();
                 self.quarantine.push(item);
+                if self.quarantine_bytes >= QUARANTINE_BUFFER_BYTES {
+                    // A flood of bad input must not fill memory: write it out now.
+                    self.write_quarantine().await?;
+                }
             }
             ToWriter::SourceDone(r) => {
                 self.report.files += 1;
@@ -187,6 +204,25 @@ impl<'a> Writer<'a> {
         Ok(keys)
     }
 
+    /// Writes the buffered quarantine items to a new file of this run.
+    async fn write_quarantine(&mut self) -> Result<(), IngestError> {
+        if self.quarantine.is_empty() {
+            return Ok(());
+        }
+        self.quarantine_files += 1;
+        let name = format!("{}-{:04}", self.run_id, self.quarantine_files);
+        let path = self.store.quarantine_path(&self.rec.id, &name);
+        let mut body = Vec::new();
+        for item in self.quarantine.drain(..) {
+            serde_json::to_writer(&mut body, &item).map_err(|e| IngestError::Internal(e.to_string()))?;
+            body.push(b'\n');
+        }
+        self.quarantine_bytes = 0;
+        self.store.objects().put(&path, PutPayload::from(body)).await.map_err(crate::store::StoreError::from)?;
+        self.report.quarantine_files.push(self.store.display_path(&path));
+        Ok(())
+    }
+
     /// Writes everything buffered and commits it with the ledger of completed sources.
     pub async fn flush(&mut self) -> Result<(), IngestError> {
         if self.days.is_empty() && self.done.is_empty() && self.quarantine.is_empty() {
@@ -194,16 +230,7 @@ impl<'a> Writer<'a> {
         }
         self.flushes += 1;
         // Quarantine first: once the ledger names a source, its rejects must already be kept.
-        if !self.quarantine.is_empty() {
-            let path = self.store.quarantine_path(&self.rec.id, &format!("{}-{:04}", self.run_id, self.flushes));
-            let mut body = Vec::new();
-            for item in self.quarantine.drain(..) {
-                serde_json::to_writer(&mut body, &item).map_err(|e| IngestError::Internal(e.to_string()))?;
-                body.push(b'\n');
-            }
-            self.store.objects().put(&path, PutPayload::from(body)).await.map_err(crate::store::StoreError::from)?;
-            self.report.quarantine_files.push(self.store.display_path(&path));
-        }
+        self.write_quarantine().await?;
 
         let mut actions = Vec::new();
         let mut events = 0u64;

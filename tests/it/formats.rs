@@ -166,3 +166,21 @@ async fn type_drift_is_kept() {
     // Unknown fields stay in the original text.
     assert_eq!(count(&store, "SELECT count(*) FROM default WHERE eventjson LIKE '%futureField%'").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_records_is_written_out_as_it_comes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let f = tmp.path().join("flood.ndjson");
+    let bad = format!("{{\"not\":\"cloudtrail\",\"pad\":\"{}\"}}\n", "z".repeat(1000));
+    let mut body = bad.repeat(40_000);
+    body.push_str(&event("60000000-0000-4000-8000-000000000001", "2026-10-05T00:00:00Z", "Good"));
+    write(&f, body);
+    let store = store_in(tmp.path());
+    let r = ingest_paths(&store, None, &[&f]).await;
+    assert_eq!((r.events_added, r.quarantined_records), (1, 40_000));
+    assert!(r.quarantine_files.len() >= 2, "quarantine written in pieces: {:?}", r.quarantine_files);
+    let lines: usize =
+        r.quarantine_files.iter().map(|q| std::fs::read_to_string(q).expect("read").lines().count()).sum();
+    assert_eq!(lines, 40_000);
+    assert!(r.messages.len() <= 1_000);
+}
