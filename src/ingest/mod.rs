@@ -151,30 +151,6 @@ pub struct IngestOptions {
     pub progress: bool,
 }
 
-/// An exclusive lock on a local store's EDS for the duration of an ingest. The operating system
-/// releases it when the process ends, however it ends, so a killed run never leaves it behind.
-/// (Stores on S3 have no such lock: run one ingest per event data store at a time there.)
-async fn lock_eds(store: &Store, eds_id: &str) -> Result<Option<std::fs::File>, IngestError> {
-    let crate::store::StoreLocation::Local(root) = store.location() else { return Ok(None) };
-    let dir = root.join("locks");
-    let io_err = |e: std::io::Error| IngestError::Internal(format!("cannot lock {}: {e}", dir.display()));
-    std::fs::create_dir_all(&dir).map_err(io_err)?;
-    let path = dir.join(format!("{eds_id}.lock"));
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            tracing::warn!("another ingest into this event data store is running; waiting for it to finish");
-            let file = tokio::task::spawn_blocking(move || file.lock().map(|_| file))
-                .await
-                .map_err(|e| IngestError::Internal(e.to_string()))?
-                .map_err(io_err)?;
-            Ok(Some(file))
-        }
-        Err(std::fs::TryLockError::Error(e)) => Err(io_err(e)),
-    }
-}
-
 /// Ingests `sources` into the EDS named `eds` (or the default EDS).
 pub async fn ingest(
     store: &Store,
@@ -196,7 +172,11 @@ pub async fn ingest(
     }
     // One ingest per event data store at a time: two runs reading the same sources at once
     // would each think the other's events are new.
-    let _lock = lock_eds(store, &rec.id.to_string()).await?;
+    let _lock = store
+        .lock(&format!("ingest-{}", rec.id), || {
+            tracing::warn!("another ingest into this event data store is running; waiting for it to finish")
+        })
+        .await?;
     let tbl = table::open(store, &rec).await?;
     let ledger = table::ingested_sources(&tbl).await?;
     let listing = sources::list(sources).await?;

@@ -3,8 +3,6 @@
 //! ledger of completed sources, in one atomic Delta commit.
 
 use std::collections::{BTreeMap, HashMap};
-
-use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
 use datafusion::arrow::array::PrimitiveArray;
@@ -27,6 +25,7 @@ use futures::{StreamExt, TryStreamExt};
 use indexmap::IndexMap;
 use object_store::ObjectStoreExt;
 use object_store::PutPayload;
+use rustc_hash::FxHashSet;
 use sha2::{Digest, Sha256};
 
 use super::quarantine::QuarantineItem;
@@ -69,7 +68,6 @@ pub struct Writer<'a> {
     config: WriterConfig,
     props: WriterProperties,
     run_id: String,
-    flushes: u32,
     days: BTreeMap<i32, Vec<RecordBatch>>,
     buffered_bytes: usize,
     seen: HashMap<i32, FxHashSet<u128>>,
@@ -91,7 +89,6 @@ impl<'a> Writer<'a> {
             config,
             props,
             run_id,
-            flushes: 0,
             days: BTreeMap::new(),
             buffered_bytes: 0,
             seen: HashMap::new(),
@@ -228,7 +225,6 @@ impl<'a> Writer<'a> {
         if self.days.is_empty() && self.done.is_empty() && self.quarantine.is_empty() {
             return Ok(());
         }
-        self.flushes += 1;
         // Quarantine first: once the ledger names a source, its rejects must already be kept.
         self.write_quarantine().await?;
 

@@ -144,19 +144,26 @@ impl Store {
         self.catalog().await?.find(key).cloned().ok_or_else(|| StoreError::NotFound(key.to_string()))
     }
 
-    /// Serialises catalog changes between processes on a local store (released by the OS when
-    /// the process ends). S3 stores have no lock: change their catalog from one place at a time.
-    async fn lock_catalog(&self) -> Result<Option<std::fs::File>, StoreError> {
+    /// An exclusive lock named `name` among processes using this local store, held until the
+    /// returned file is dropped. The operating system releases it when the process ends, however
+    /// it ends, so a killed run never leaves it behind. `on_wait` runs once if another process
+    /// holds it. S3 stores have no such lock (`None`): change them from one place at a time.
+    pub async fn lock(&self, name: &str, on_wait: impl FnOnce()) -> Result<Option<std::fs::File>, StoreError> {
         let StoreLocation::Local(root) = &self.location else { return Ok(None) };
         let dir = root.join("locks");
-        let err = |e: std::io::Error| StoreError::Invalid(format!("cannot lock the catalog in {}: {e}", dir.display()));
+        let err = |e: std::io::Error| StoreError::Invalid(format!("cannot take lock {name} in {}: {e}", dir.display()));
         std::fs::create_dir_all(&dir).map_err(err)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(dir.join("catalog.lock"))
+            .open(dir.join(format!("{name}.lock")))
             .map_err(err)?;
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => on_wait(),
+            Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+        }
         let file = tokio::task::spawn_blocking(move || file.lock().map(|_| file))
             .await
             .map_err(|e| StoreError::Invalid(e.to_string()))?
@@ -167,7 +174,8 @@ impl Store {
     /// Creates an EDS and its (empty) Delta table.
     pub async fn create_eds(&self, name: &str) -> Result<EdsRecord, StoreError> {
         catalog::validate_name(name).map_err(StoreError::Invalid)?;
-        let _lock = self.lock_catalog().await?;
+        // Catalog changes are read-modify-write: one process at a time.
+        let _lock = self.lock("catalog", || {}).await?;
         let mut cat = self.catalog().await?;
         if cat.event_data_stores.iter().any(|e| e.name == name) {
             return Err(StoreError::NameTaken(name.to_string()));
