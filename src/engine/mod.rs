@@ -3,14 +3,27 @@
 //! Every front end (CLI, REPL, Flight SQL, saved queries) goes through `Engine::query`.
 
 pub mod dialect;
+pub mod functions;
+pub mod lake_sql;
+pub mod stats;
+mod unnest;
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
 
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::col;
-use datafusion::sql::parser::{DFParser, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use futures::Stream;
+
+pub use stats::QueryStats;
 
 use crate::schema;
 use crate::store::{table, EdsRecord, EdsStatus, Store, StoreError};
@@ -29,11 +42,16 @@ pub enum EngineError {
 
 impl From<datafusion::error::DataFusionError> for EngineError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
+        use datafusion::error::DataFusionError as E;
         match e {
-            datafusion::error::DataFusionError::SQL(e, _) => EngineError::Sql(e.to_string()),
-            datafusion::error::DataFusionError::Plan(m) => EngineError::Sql(m),
-            datafusion::error::DataFusionError::SchemaError(e, _) => EngineError::Sql(e.to_string()),
-            datafusion::error::DataFusionError::NotImplemented(m) => EngineError::Sql(format!("not supported: {m}")),
+            E::SQL(e, _) => EngineError::Sql(e.to_string()),
+            E::Plan(m) => EngineError::Sql(m),
+            E::SchemaError(e, _) => EngineError::Sql(e.to_string()),
+            E::NotImplemented(m) => EngineError::Sql(format!("not supported: {m}")),
+            E::Context(c, inner) => match EngineError::from(*inner) {
+                EngineError::Sql(m) => EngineError::Sql(format!("{c}: {m}")),
+                other => other,
+            },
             other => EngineError::DataFusion(Box::new(other)),
         }
     }
@@ -57,6 +75,7 @@ impl Engine {
         let config =
             SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("traillake", "default");
         let ctx = SessionContext::new_with_config(config);
+        functions::register(&ctx);
         let catalog = store.catalog().await?;
         let mut stores = Vec::new();
         for rec in catalog.event_data_stores {
@@ -90,22 +109,98 @@ impl Engine {
         &self.ctx
     }
 
-    /// Plans a read-only query written in the Lake dialect.
-    pub async fn query(&self, sql: &str) -> Result<DataFrame, EngineError> {
+    /// Plans a read-only query written in the Lake dialect (nothing runs until `execute`).
+    pub async fn plan(&self, sql: &str) -> Result<LakeQuery, EngineError> {
         let sql = dialect::quote_bare_identifiers(sql);
-        check_read_only(&sql)?;
+        let mut statement = lake_sql::parse(&sql)?;
+        // A per-query session: lambdas of this query are registered here and nowhere else.
+        let mut state = self.ctx.state();
+        let names = lake_sql::rewrite(&mut statement, &mut state)?;
+        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        let df = self.ctx.sql_with_options(&sql, options).await?;
-        Ok(lake_column_names(df)?)
+        options.verify_plan(&plan)?;
+        let df = DataFrame::new(state, plan);
+        Ok(LakeQuery { df: lake_column_names(df, &names)? })
+    }
+
+    /// Plans a query and returns it as a DataFrame (for callers that compose further).
+    pub async fn query(&self, sql: &str) -> Result<DataFrame, EngineError> {
+        Ok(self.plan(sql).await?.df)
     }
 }
 
-/// Names result columns as Lake does for struct paths: `userIdentity.arn` is `arn`, not
-/// DataFusion's `<table>.useridentity[arn]`. A name that would then repeat is left as it was.
-fn lake_column_names(df: DataFrame) -> Result<DataFrame, datafusion::error::DataFusionError> {
+/// A planned query: its result schema is known, nothing has run yet.
+pub struct LakeQuery {
+    df: DataFrame,
+}
+
+impl LakeQuery {
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(self.df.schema().as_arrow().clone())
+    }
+
+    /// Starts execution; batches stream as they are produced.
+    pub async fn execute(self) -> Result<QueryStream, EngineError> {
+        let started = Instant::now();
+        let plan = self.df.create_physical_plan().await?;
+        let task = Arc::new(self.df.task_ctx());
+        let inner = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?;
+        Ok(QueryStream { inner, plan, started, rows: 0 })
+    }
+}
+
+/// The result batches of a running query; `stats()` reads its counters (complete once the
+/// stream has ended).
+pub struct QueryStream {
+    inner: SendableRecordBatchStream,
+    plan: Arc<dyn ExecutionPlan>,
+    started: Instant,
+    rows: u64,
+}
+
+impl QueryStream {
+    pub fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    pub fn stats(&self) -> QueryStats {
+        QueryStats::from_plan(&self.plan, self.rows, self.started.elapsed())
+    }
+}
+
+impl Stream for QueryStream {
+    type Item = Result<RecordBatch, EngineError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(b))) => {
+                self.rows += b.num_rows() as u64;
+                Poll::Ready(Some(Ok(b)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Names result columns as Lake does: struct paths by their last segment (`userIdentity.arn` is
+/// `arn`, not DataFusion's `<table>.useridentity[arn]`), aliases spelled as written. A name that
+/// would then repeat is left as it was.
+fn lake_column_names(
+    df: DataFrame,
+    written: &lake_sql::OutputNames,
+) -> Result<DataFrame, datafusion::error::DataFusionError> {
     let schema = df.schema().clone();
     let originals: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
-    let wanted: Vec<String> = originals.iter().map(|n| last_path_segment(n)).collect();
+    let wanted: Vec<String> = originals
+        .iter()
+        .enumerate()
+        .map(|(i, n)| match written.get(i) {
+            Some(Some(w)) if w.eq_ignore_ascii_case(n) => w.clone(),
+            _ => last_path_segment(n),
+        })
+        .collect();
     if wanted.iter().zip(&originals).all(|(w, o)| w == *o) {
         return Ok(df);
     }
@@ -138,24 +233,6 @@ fn last_path_segment(name: &str) -> String {
     name.to_string()
 }
 
-/// Exactly one statement, and it must be a query.
-fn check_read_only(sql: &str) -> Result<(), EngineError> {
-    let statements = DFParser::parse_sql(sql).map_err(|e| EngineError::Sql(e.to_string()))?;
-    if statements.len() != 1 {
-        return Err(EngineError::Sql(format!("expected one statement, found {}", statements.len())));
-    }
-    match &statements[0] {
-        DfStatement::Statement(s) if matches!(s.as_ref(), Statement::Query(_)) => Ok(()),
-        DfStatement::Statement(s) => Err(EngineError::NotReadOnly(first_words(&s.to_string()))),
-        other => Err(EngineError::NotReadOnly(first_words(&other.to_string()))),
-    }
-}
-
-fn first_words(s: &str) -> String {
-    let w: Vec<&str> = s.split_whitespace().take(3).collect();
-    format!("`{} …` is not a query", w.join(" "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,22 +243,5 @@ mod tests {
         assert_eq!(last_path_segment("useridentity[sessioncontext][sessionissuer][username]"), "username");
         assert_eq!(last_path_segment("resources[1]"), "resources[1]");
         assert_eq!(last_path_segment("eventname"), "eventname");
-    }
-
-    #[test]
-    fn guard_refuses_everything_but_queries() {
-        assert!(check_read_only("SELECT 1").is_ok());
-        assert!(check_read_only("WITH a AS (SELECT 1) SELECT * FROM a").is_ok());
-        for bad in [
-            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/etc'",
-            "COPY (SELECT 1) TO '/tmp/x.csv'",
-            "INSERT INTO t VALUES (1)",
-            "SET datafusion.execution.batch_size = 1",
-            "DROP TABLE t",
-            "CREATE VIEW v AS SELECT 1",
-        ] {
-            assert!(matches!(check_read_only(bad), Err(EngineError::NotReadOnly(_))), "{bad}");
-        }
-        assert!(check_read_only("SELECT 1; SELECT 2").is_err());
     }
 }

@@ -1,0 +1,374 @@
+//! CloudTrail Lake SQL → DataFusion, on the parsed statement.
+//!
+//! The text pre-pass (`dialect`) has already quoted bare EDS ids. Here the statement is parsed
+//! with a dialect that reads lambdas, checked to be read-only, and rewritten:
+//! - Trino functions DataFusion spells differently (`arbitrary`, `count_if`, `max_by`,
+//!   `approx_percentile`, `date`, `regexp_replace`, `split`, `typeof`);
+//! - lambdas lifted into per-query functions (see `functions::lambda`);
+//! - `CROSS JOIN UNNEST(array) AS t(x)` into a select-list unnest DataFusion can run;
+//! - output names as Lake gives them: unnamed expressions `_col0`, `_col1`…, aliases spelled
+//!   as written (DataFusion lowercases them), struct paths by their last segment.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::execution::{FunctionRegistry, SessionState};
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions_mut, AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query, SelectItem,
+    SetExpr, Statement,
+};
+use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
+use datafusion::sql::sqlparser::parser::Parser;
+
+use super::functions::lambda::{outer_name, LambdaKind, LambdaUdf, PARAM};
+use super::EngineError;
+
+/// DataFusion's generic dialect, plus Trino-style lambdas (`x -> x.type = 'AWS::S3::Bucket'`).
+#[derive(Debug, Default)]
+pub struct LakeDialect;
+
+macro_rules! like_generic {
+    ($($m:ident)*) => { $(fn $m(&self) -> bool { GenericDialect.$m() })* };
+}
+
+impl Dialect for LakeDialect {
+    fn dialect(&self) -> std::any::TypeId {
+        // The parser special-cases some syntax by dialect type; read SQL exactly as generic does.
+        std::any::TypeId::of::<GenericDialect>()
+    }
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        GenericDialect.is_delimited_identifier_start(ch)
+    }
+    fn is_identifier_start(&self, ch: char) -> bool {
+        GenericDialect.is_identifier_start(ch)
+    }
+    fn is_identifier_part(&self, ch: char) -> bool {
+        GenericDialect.is_identifier_part(ch)
+    }
+    fn supports_lambda_functions(&self) -> bool {
+        true
+    }
+    like_generic!(supports_unicode_string_literal supports_partition_by_after_order_by supports_array_join_syntax
+        supports_group_by_expr supports_group_by_with_modifier supports_left_associative_joins_without_parens
+        supports_connect_by supports_match_recognize supports_pipe_operator supports_start_transaction_modifier
+        supports_window_function_null_treatment_arg supports_dictionary_syntax
+        supports_window_clause_named_window_reference supports_parenthesized_set_variables
+        supports_select_wildcard_except support_map_literal_syntax allow_extract_custom allow_extract_single_quotes
+        supports_extract_comma_syntax supports_create_view_comment_syntax supports_parens_around_table_factor
+        supports_values_as_table_factor supports_create_index_with_clause supports_explain_with_utility_options
+        supports_limit_comma supports_update_order_by supports_from_first_select supports_projection_trailing_commas
+        supports_asc_desc_in_column_definition supports_try_convert supports_bitwise_shift_operators
+        supports_comment_on supports_load_extension supports_named_fn_args_with_assignment_operator
+        supports_struct_literal supports_empty_projections supports_nested_comments supports_multiline_comment_hints
+        supports_user_host_grantee supports_string_escape_constant supports_array_typedef_with_brackets
+        supports_match_against supports_set_names supports_comma_separated_set_assignments
+        supports_filter_during_aggregation supports_select_wildcard_exclude supports_data_type_signed_suffix
+        supports_interval_options supports_quote_delimited_string supports_select_wildcard_replace
+        supports_select_wildcard_ilike supports_select_wildcard_rename supports_optimize_table supports_install
+        supports_detach supports_prewhere supports_with_fill supports_limit_by supports_interpolate supports_settings
+        supports_select_format supports_comment_optimizer_hint supports_constraint_keyword_without_name
+        supports_key_column_option supports_comma_separated_trim supports_cte_without_as
+        supports_select_item_multi_column_alias supports_xml_expressions);
+}
+
+/// Parses exactly one read-only statement: a query, or EXPLAIN of one.
+pub fn parse(sql: &str) -> Result<Statement, EngineError> {
+    let statements = match Parser::new(&LakeDialect).try_with_sql(sql).and_then(|mut p| p.parse_statements()) {
+        Ok(s) => s,
+        Err(e) => {
+            // Statements the parser does not even know are not queries either.
+            let first = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let readable = ["SELECT", "WITH", "(", "EXPLAIN", "VALUES"];
+            if !first.is_empty() && !readable.iter().any(|r| first.starts_with(r)) {
+                return Err(EngineError::NotReadOnly(first_words(sql)));
+            }
+            return Err(EngineError::Sql(e.to_string()));
+        }
+    };
+    let mut statements = statements.into_iter();
+    let (Some(statement), None) = (statements.next(), statements.next()) else {
+        return Err(EngineError::Sql("expected exactly one statement".into()));
+    };
+    let readable = match &statement {
+        Statement::Query(_) => true,
+        Statement::Explain { statement, .. } => matches!(statement.as_ref(), Statement::Query(_)),
+        _ => false,
+    };
+    if !readable {
+        return Err(EngineError::NotReadOnly(first_words(&statement.to_string())));
+    }
+    Ok(statement)
+}
+
+fn first_words(s: &str) -> String {
+    let w: Vec<&str> = s.split_whitespace().take(3).collect();
+    format!("`{} …` is not a query", w.join(" "))
+}
+
+fn parse_expr(text: &str) -> Result<Expr, EngineError> {
+    Parser::new(&LakeDialect)
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| EngineError::Sql(format!("internal rewrite produced invalid SQL `{text}`: {e}")))
+}
+
+/// Output names the planner cannot give: by result position, the name Lake shows.
+pub type OutputNames = Vec<Option<String>>;
+
+/// Rewrites `statement` in place; lambdas are registered on `state` (a per-query session).
+pub fn rewrite(statement: &mut Statement, state: &mut SessionState) -> Result<OutputNames, EngineError> {
+    // Names first: they describe the query as written.
+    let names = match statement {
+        Statement::Query(q) => name_outputs(q),
+        _ => Vec::new(),
+    };
+    let mut lambdas = 0usize;
+    let mut failure: Option<EngineError> = None;
+    let _ = visit_expressions_mut(statement, |e| match rewrite_expr(e, state, &mut lambdas) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(err) => {
+            failure = Some(err);
+            ControlFlow::Break(())
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let mut stray = false;
+    let _ = visit_expressions_mut(statement, |e| {
+        stray |= matches!(e, Expr::Lambda(_));
+        ControlFlow::<()>::Continue(())
+    });
+    if stray {
+        return Err(EngineError::Sql(
+            "lambda expressions (x -> …) are only supported in any_match, all_match, none_match, filter and transform"
+                .into(),
+        ));
+    }
+    super::unnest::rewrite(statement)?;
+    Ok(names)
+}
+
+fn function_name(f: &datafusion::sql::sqlparser::ast::Function) -> Option<String> {
+    match f.name.0.as_slice() {
+        [part] => part.as_ident().map(|i| i.value.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+fn plain_args(f: &datafusion::sql::sqlparser::ast::Function) -> Option<Vec<&Expr>> {
+    match &f.args {
+        FunctionArguments::List(list) if list.clauses.is_empty() && list.duplicate_treatment.is_none() => list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                _ => None,
+            })
+            .collect(),
+        FunctionArguments::None => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+fn rewrite_expr(e: &mut Expr, state: &mut SessionState, lambdas: &mut usize) -> Result<(), EngineError> {
+    if let Expr::CompoundFieldAccess { root, access_chain } = e {
+        // `element_at(resources, 1).arn`: DataFusion only follows dots from a column.
+        if !is_column_path(root) {
+            let mut cur = root.to_string();
+            for access in access_chain.iter() {
+                cur = match access {
+                    AccessExpr::Dot(Expr::Identifier(i)) => {
+                        let field =
+                            if i.quote_style.is_none() { i.value.to_ascii_lowercase() } else { i.value.clone() };
+                        format!("get_field({cur}, '{}')", field.replace('\'', "''"))
+                    }
+                    other => format!("({cur}){other}"),
+                };
+            }
+            *e = parse_expr(&cur)?;
+        }
+        return Ok(());
+    }
+    let Expr::Function(f) = e else { return Ok(()) };
+    let Some(name) = function_name(f) else { return Ok(()) };
+    if let Some(kind) = LambdaKind::from_function(&name) {
+        if let Some(lifted) = lift_lambda(f, kind, state, lambdas)? {
+            *e = lifted;
+        }
+        return Ok(());
+    }
+    let Some(args) = plain_args(f) else { return Ok(()) };
+    let plain = f.over.is_none() && f.filter.is_none() && f.within_group.is_empty();
+    let a: Vec<String> = args.iter().map(|x| x.to_string()).collect();
+    let replacement = match (name.as_str(), a.as_slice()) {
+        ("arbitrary", [x]) => format!("any_value({x})"),
+        ("count_if", [c]) if plain => format!("count(CASE WHEN {c} THEN 1 END)"),
+        ("max_by", [x, y]) if plain => format!("first_value({x} ORDER BY {y} DESC) FILTER (WHERE {y} IS NOT NULL)"),
+        ("min_by", [x, y]) if plain => format!("first_value({x} ORDER BY {y} ASC) FILTER (WHERE {y} IS NOT NULL)"),
+        ("approx_percentile", [x, p]) if plain => format!("approx_percentile_cont({p}) WITHIN GROUP (ORDER BY {x})"),
+        ("approx_percentile", [x, w, p]) if plain => {
+            format!("approx_percentile_cont_with_weight({w}, {p}) WITHIN GROUP (ORDER BY {x})")
+        }
+        ("date", [x]) => format!("CAST({x} AS DATE)"),
+        // Trino replaces every match; DataFusion only the first unless told 'g'.
+        ("regexp_replace", [s, p]) => format!("regexp_replace({s}, {p}, '', 'g')"),
+        ("regexp_replace", [s, p, r]) => format!("regexp_replace({s}, {p}, {r}, 'g')"),
+        ("split", [s, d]) => format!("string_to_array({s}, {d})"),
+        ("typeof", [x]) => format!("arrow_typeof({x})"),
+        _ => return Ok(()),
+    };
+    *e = parse_expr(&replacement)?;
+    Ok(())
+}
+
+/// `kind(array, x -> body)` → `__lambda_N(array, outer…)`, with `__lambda_N` registered on `state`.
+fn lift_lambda(
+    f: &datafusion::sql::sqlparser::ast::Function,
+    kind: LambdaKind,
+    state: &mut SessionState,
+    counter: &mut usize,
+) -> Result<Option<Expr>, EngineError> {
+    let Some(args) = plain_args(f) else { return Ok(None) };
+    let [array, Expr::Lambda(lambda)] = args.as_slice() else {
+        // `filter(…)` without a lambda is someone else's function (or a clear planner error).
+        return Ok(None);
+    };
+    let params: Vec<&Ident> = match &lambda.params {
+        datafusion::sql::sqlparser::ast::OneOrManyWithParens::One(p) => vec![&p.name],
+        datafusion::sql::sqlparser::ast::OneOrManyWithParens::Many(ps) => ps.iter().map(|p| &p.name).collect(),
+    };
+    let [param] = params.as_slice() else {
+        return Err(EngineError::Sql(format!("the lambda of {} takes exactly one parameter", f.name)));
+    };
+    let is_param = |i: &Ident| match i.quote_style {
+        None => i.value.eq_ignore_ascii_case(&param.value),
+        Some(_) => i.value == param.value,
+    };
+    let mut body = (*lambda.body).clone();
+    let mut outer: Vec<Expr> = Vec::new();
+    let _ = visit_expressions_mut(&mut body, |e| {
+        match e {
+            Expr::Identifier(i) if is_param(i) => *e = Expr::Identifier(Ident::new(PARAM)),
+            Expr::CompoundIdentifier(parts) if parts.first().is_some_and(is_param) => parts[0] = Ident::new(PARAM),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                let placeholder = Expr::Identifier(Ident::new(outer_name(outer.len())));
+                outer.push(std::mem::replace(e, placeholder));
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let name = format!("__lambda_{}", *counter);
+    *counter += 1;
+    // The body is planned in a snapshot holding every function so far, inner lambdas included.
+    let udf = LambdaUdf::new(name.clone(), kind, body, outer.len(), state.clone());
+    state.register_udf(Arc::new(ScalarUDF::new_from_impl(udf))).map_err(EngineError::from)?;
+    let mut call = format!("{name}({array}");
+    for o in &outer {
+        call.push_str(&format!(", {o}"));
+    }
+    call.push(')');
+    Ok(Some(parse_expr(&call)?))
+}
+
+/// Aliases unnamed computed columns `_colN` and records aliases whose case DataFusion would lose.
+fn name_outputs(q: &mut Query) -> OutputNames {
+    let mut body: &mut SetExpr = &mut q.body;
+    loop {
+        match body {
+            SetExpr::SetOperation { left, .. } => body = left,
+            SetExpr::Query(inner) => body = &mut inner.body,
+            _ => break,
+        }
+    }
+    let SetExpr::Select(select) = body else { return Vec::new() };
+    let mut names = Vec::new();
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => break,
+            SelectItem::UnnamedExpr(expr) => {
+                if is_column_path(expr) {
+                    names.push(None);
+                } else if let Some(field) = dereferenced_field(expr) {
+                    // `element_at(resources, 1).arn` is named `arn`, as a struct path is.
+                    *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: field };
+                    names.push(None);
+                } else {
+                    let alias = Ident::new(format!("_col{i}"));
+                    *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
+                    names.push(None);
+                }
+            }
+            SelectItem::ExprWithAlias { alias, .. } => {
+                names.push(
+                    (alias.quote_style.is_none() && alias.value.chars().any(|c| c.is_uppercase()))
+                        .then(|| alias.value.clone()),
+                );
+            }
+            SelectItem::ExprWithAliases { .. } => names.push(None),
+        }
+    }
+    names
+}
+
+fn dereferenced_field(e: &Expr) -> Option<Ident> {
+    match e {
+        Expr::CompoundFieldAccess { access_chain, .. } => match access_chain.last() {
+            Some(AccessExpr::Dot(Expr::Identifier(i))) => Some(i.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Column references keep their own names (a struct path is named by its last segment later).
+fn is_column_path(e: &Expr) -> bool {
+    match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
+        Expr::Nested(inner) => is_column_path(inner),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_refuses_everything_but_queries() {
+        assert!(parse("SELECT 1").is_ok());
+        assert!(parse("WITH a AS (SELECT 1) SELECT * FROM a").is_ok());
+        assert!(parse("EXPLAIN SELECT 1").is_ok());
+        for bad in [
+            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/etc'",
+            "COPY (SELECT 1) TO '/tmp/x.csv'",
+            "INSERT INTO t VALUES (1)",
+            "SET datafusion.execution.batch_size = 1",
+            "DROP TABLE t",
+            "CREATE VIEW v AS SELECT 1",
+            "EXPLAIN CREATE VIEW v AS SELECT 1",
+        ] {
+            assert!(matches!(parse(bad), Err(EngineError::NotReadOnly(_))), "{bad}");
+        }
+        assert!(parse("SELECT 1; SELECT 2").is_err());
+    }
+
+    #[test]
+    fn lambdas_parse() {
+        let s = parse("SELECT any_match(resources, r -> r.type = 'AWS::S3::Bucket') FROM t").expect("parse");
+        assert!(s.to_string().contains("r -> r.type"));
+    }
+
+    #[test]
+    fn unnamed_columns_are_numbered() {
+        let mut s =
+            parse("SELECT eventname, count(*), useridentity.arn, max(eventtime) AS Latest FROM t GROUP BY 1, 3")
+                .expect("parse");
+        let Statement::Query(q) = &mut s else { panic!("query") };
+        let names = name_outputs(q);
+        assert_eq!(names, vec![None, None, None, Some("Latest".to_string())]);
+        assert!(q.to_string().contains("count(*) AS _col1"), "{q}");
+    }
+}
