@@ -7,5 +7,6 @@ pub mod demo;
 pub mod engine;
 pub mod ingest;
 pub mod s3;
+pub mod saved;
 pub mod schema;
 pub mod store;

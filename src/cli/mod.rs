@@ -11,8 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::TryStreamExt;
 
 use crate::demo::{self, GenerateOptions};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, QueryStats};
 use crate::ingest::{self, IngestError, IngestOptions};
+use crate::saved::{self, SavedQuery};
 use crate::store::{table, EdsRecord, Store, StoreError};
 use output::Format;
 
@@ -139,14 +140,22 @@ pub struct IngestArgs {
 pub struct QueryArgs {
     /// The SQL text (or use -f).
     pub sql: Option<String>,
-    /// Read the SQL from a file.
+    /// Run a saved query file (`-- name:`, `-- description:`, `-- param: NAME DEFAULT description`
+    /// header; `{{NAME}}` placeholders; `{{eds}}` is the default event data store).
     #[arg(short = 'f', long = "file")]
     pub file: Option<PathBuf>,
+    /// A placeholder value, NAME=VALUE (repeatable); substituted as a quoted literal.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Write results to this file instead of stdout.
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+    /// Print query statistics to stderr (events matched and scanned, bytes scanned, time,
+    /// what CloudTrail Lake would have charged).
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,47 +239,98 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
             Ok(report.exit_code())
         }
         Command::Query(a) => {
-            let sql = match (&a.sql, &a.file) {
-                (Some(s), None) => s.clone(),
-                (None, Some(f)) => std::fs::read_to_string(f)
-                    .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?,
-                (Some(_), Some(_)) => {
-                    return Err(CliError::Usage("give the SQL as an argument or with -f, not both".into()))
-                }
-                (None, None) => {
-                    return Err(CliError::Usage("no SQL given: `traillake query \"SELECT …\"` or `-f FILE.sql`".into()))
-                }
-            };
             let store = Store::open(&cli.store)?;
+            let sql = query_text(&store, &a).await?;
             let engine = Engine::open(&store).await?;
-            match &a.output {
+            let stats = match &a.output {
                 Some(p) => {
-                    let mut f = io::BufWriter::new(std::fs::File::create(p)?);
-                    run_query(&engine, &sql, a.format, &mut f).await?;
+                    let f = std::fs::File::create(p)
+                        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", p.display())))?;
+                    let mut f = run_query(&engine, &sql, a.format, io::BufWriter::new(f)).await?;
                     f.flush()?;
+                    f.0
                 }
                 None => {
-                    let stdout = io::stdout();
-                    let mut out = stdout.lock();
-                    run_query(&engine, &sql, a.format, &mut out).await?;
+                    if a.format == Format::Parquet && std::io::IsTerminal::is_terminal(&io::stdout()) {
+                        return Err(CliError::Usage("Parquet is binary: write it to a file with -o PATH".into()));
+                    }
+                    let mut out = run_query(&engine, &sql, a.format, io::BufWriter::new(io::stdout())).await?;
+                    out.flush()?;
+                    out.0
                 }
+            };
+            if a.stats {
+                eprintln!("{}", stats.summary());
             }
             Ok(0)
         }
     }
 }
 
-/// Runs one query and prints it; table output gets the "N rows · elapsed" footer.
-pub async fn run_query<W: Write>(engine: &Engine, sql: &str, format: Format, out: &mut W) -> Result<usize, CliError> {
-    let started = Instant::now();
-    let df = engine.query(sql).await?;
-    let batches: Vec<_> = df.execute_stream().await?.try_collect().await?;
-    let rows = batches.iter().map(|b| b.num_rows()).sum();
-    output::write_batches(out, format, &batches)?;
-    if format == Format::Table {
-        writeln!(out, "{}", output::footer(rows, started.elapsed()))?;
+/// The SQL to run: the argument or the file, placeholders substituted.
+async fn query_text(store: &Store, a: &QueryArgs) -> Result<String, CliError> {
+    let (origin, text) = match (&a.sql, &a.file) {
+        (Some(s), None) => ("the command line".to_string(), s.clone()),
+        (None, Some(f)) => (
+            f.display().to_string(),
+            std::fs::read_to_string(f).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?,
+        ),
+        (Some(_), Some(_)) => return Err(CliError::Usage("give the SQL as an argument or with -f, not both".into())),
+        (None, None) => {
+            return Err(CliError::Usage("no SQL given: `traillake query \"SELECT …\"` or `-f FILE.sql`".into()))
+        }
+    };
+    let saved = SavedQuery::parse(&origin, &text).map_err(|e| CliError::Usage(e.to_string()))?;
+    // Inline SQL is taken as written unless it uses placeholders.
+    if a.file.is_none() && a.params.is_empty() && !text.contains("{{") {
+        return Ok(text);
     }
-    Ok(rows)
+    let values = saved::parse_assignments(&a.params).map_err(|e| CliError::Usage(e.to_string()))?;
+    let eds = default_eds(store).await?;
+    saved.render(&values, eds.as_ref().map(|r| r.id.to_string()).as_deref()).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// The EDS `{{eds}}` means: the one named "default", else the only queryable one.
+async fn default_eds(store: &Store) -> Result<Option<EdsRecord>, CliError> {
+    let cat = store.catalog().await?;
+    if let Some(d) = cat.find(crate::store::DEFAULT_EDS_NAME) {
+        return Ok(Some(d.clone()));
+    }
+    let live: Vec<&EdsRecord> =
+        cat.event_data_stores.iter().filter(|e| e.status != crate::store::EdsStatus::PendingDeletion).collect();
+    Ok(match live.as_slice() {
+        [one] => Some((*one).clone()),
+        _ => None,
+    })
+}
+
+/// What `run_query` hands back: the writer and the query's statistics.
+pub struct Ran<W>(pub QueryStats, pub W);
+
+impl<W: Write> Ran<W> {
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.1.flush()
+    }
+}
+
+/// Runs one query and streams its result to `out`; table output gets the "N rows · elapsed" footer.
+pub async fn run_query<W: Write + Send>(
+    engine: &Engine,
+    sql: &str,
+    format: Format,
+    out: W,
+) -> Result<Ran<W>, CliError> {
+    let started = Instant::now();
+    let query = engine.plan(sql).await?;
+    let mut stream = query.execute().await?;
+    let mut sink = output::Sink::new(format, out, &stream.schema())?;
+    while let Some(batch) = stream.try_next().await? {
+        sink.write(&batch)?;
+    }
+    let stats = stream.stats();
+    let footer = output::footer(stats.rows_returned as usize, started.elapsed());
+    let out = sink.finish(Some(&footer))?;
+    Ok(Ran(stats, out))
 }
 
 async fn run_eds(store: &Store, cmd: EdsCommand) -> Result<i32, CliError> {
@@ -373,12 +433,11 @@ async fn run_demo(store_spec: &str, a: DemoArgs) -> Result<i32, CliError> {
     eprintln!("{}", report.summary());
     eprintln!("3/3 investigating (CloudTrail Lake SQL, FROM the store's bare id as Lake writes it)\n");
     let engine = Engine::open(&store).await?;
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let mut out = io::stdout();
     for (title, why, sql) in demo::INVESTIGATIONS {
         let sql = sql.replace("{eds}", &eds.id.to_string());
         writeln!(out, "== {title}\n   {why}\n   {sql}\n")?;
-        run_query(&engine, &sql, Format::Table, &mut out).await?;
+        out = run_query(&engine, &sql, Format::Table, out).await?.1;
         writeln!(out)?;
     }
     writeln!(

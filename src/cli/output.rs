@@ -1,5 +1,9 @@
 //! Result printers, generic over `io::Write` so every format is unit-testable.
 //! Timestamps print as CloudTrail Lake prints them (`2023-01-22 16:53:53.000`).
+//!
+//! `Sink` writes batches as they arrive, so CSV, JSON, NDJSON and Parquet results of any size
+//! stream through without being held in memory. A table needs every row to size its columns,
+//! so table output is for results a person reads (use another format for millions of rows).
 
 use std::io::{self, Write};
 
@@ -18,10 +22,15 @@ pub enum Format {
     #[default]
     Table,
     Csv,
+    /// One JSON array of objects.
     Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// Apache Parquet (to a file with -o).
+    Parquet,
 }
 
-fn format_options() -> FormatOptions<'static> {
+pub fn format_options() -> FormatOptions<'static> {
     FormatOptions::default()
         .with_null("")
         .with_timestamp_format(Some(LAKE_TIMESTAMP_FORMAT))
@@ -33,7 +42,7 @@ fn is_nested(dt: &DataType) -> bool {
 }
 
 /// Nested columns rendered as JSON text (for CSV and tables), other columns unchanged.
-fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+pub fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     if !batch.schema().fields().iter().any(|f| is_nested(f.data_type())) {
         return Ok(batch.clone());
     }
@@ -76,42 +85,112 @@ fn json_column(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     Ok(Arc::new(out.finish()))
 }
 
-/// Writes batches as a table, CSV or one JSON array of objects.
-pub fn write_batches<W: Write>(out: &mut W, format: Format, batches: &[RecordBatch]) -> Result<(), ArrowError> {
-    match format {
-        Format::Table => {
-            let shown: Vec<RecordBatch> = batches.iter().map(nested_as_json).collect::<Result<_, _>>()?;
-            let table = arrow::util::pretty::pretty_format_batches_with_options(&shown, &format_options())?;
-            writeln!(out, "{table}")?;
-        }
-        Format::Csv => {
-            let mut header = true;
-            for b in batches {
-                let b = nested_as_json(b)?;
-                let mut w = arrow::csv::WriterBuilder::new()
-                    .with_header(header)
+/// A result being written in one format.
+pub enum Sink<W: Write + Send> {
+    Table { out: W, batches: Vec<RecordBatch> },
+    Csv { writer: arrow::csv::Writer<W>, schema: arrow::datatypes::SchemaRef, wrote: bool },
+    Json { writer: arrow::json::ArrayWriter<W>, rows: usize },
+    Ndjson(arrow::json::LineDelimitedWriter<W>),
+    Parquet(datafusion::parquet::arrow::ArrowWriter<W>),
+}
+
+impl<W: Write + Send> Sink<W> {
+    pub fn new(format: Format, out: W, schema: &arrow::datatypes::SchemaRef) -> Result<Self, ArrowError> {
+        Ok(match format {
+            Format::Table => Sink::Table { out, batches: Vec::new() },
+            Format::Csv => Sink::Csv {
+                writer: arrow::csv::WriterBuilder::new()
+                    .with_header(true)
                     .with_timestamp_format(LAKE_TIMESTAMP_FORMAT.to_string())
                     .with_timestamp_tz_format(LAKE_TIMESTAMP_FORMAT.to_string())
-                    .build(&mut *out);
-                w.write(&b)?;
-                header = false;
+                    .build(out),
+                schema: Arc::clone(schema),
+                wrote: false,
+            },
+            Format::Json => Sink::Json { writer: arrow::json::ArrayWriter::new(out), rows: 0 },
+            Format::Ndjson => Sink::Ndjson(arrow::json::LineDelimitedWriter::new(out)),
+            Format::Parquet => {
+                let props = datafusion::parquet::file::properties::WriterProperties::builder()
+                    .set_compression(datafusion::parquet::basic::Compression::ZSTD(Default::default()))
+                    .build();
+                Sink::Parquet(
+                    datafusion::parquet::arrow::ArrowWriter::try_new(out, Arc::clone(schema), Some(props))
+                        .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+                )
             }
-        }
-        Format::Json => {
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                // JSON consumers expect an empty array, whatever the writer does with no rows.
-                out.write_all(b"[]")?;
-            } else {
-                let mut w = arrow::json::ArrayWriter::new(&mut *out);
-                for b in batches.iter().filter(|b| b.num_rows() > 0) {
-                    w.write(&lake_timestamps(b)?)?;
-                }
-                w.finish()?;
-            }
-            writeln!(out)?;
-        }
+        })
     }
-    Ok(())
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        match self {
+            Sink::Table { batches, .. } => batches.push(nested_as_json(batch)?),
+            Sink::Csv { writer, wrote, .. } => {
+                writer.write(&nested_as_json(batch)?)?;
+                *wrote = true;
+            }
+            Sink::Json { writer, rows } => {
+                if batch.num_rows() > 0 {
+                    writer.write(&lake_timestamps(batch)?)?;
+                    *rows += batch.num_rows();
+                }
+            }
+            Sink::Ndjson(w) => w.write(&lake_timestamps(batch)?)?,
+            Sink::Parquet(w) => w.write(batch).map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+        }
+        Ok(())
+    }
+
+    /// Completes the output; `footer` is printed under a table.
+    pub fn finish(self, footer: Option<&str>) -> Result<W, ArrowError> {
+        Ok(match self {
+            Sink::Table { mut out, batches } => {
+                let table = arrow::util::pretty::pretty_format_batches_with_options(&batches, &format_options())?;
+                writeln!(out, "{table}")?;
+                if let Some(f) = footer {
+                    writeln!(out, "{f}")?;
+                }
+                out
+            }
+            Sink::Csv { mut writer, schema, wrote } => {
+                if !wrote {
+                    // No rows still gets the header line.
+                    writer.write(&nested_as_json(&RecordBatch::new_empty(schema))?)?;
+                }
+                writer.into_inner()
+            }
+            Sink::Json { mut writer, rows } => {
+                if rows == 0 {
+                    // JSON consumers expect an empty array, whatever the writer does with no rows.
+                    let mut out = writer.into_inner();
+                    out.write_all(b"[]\n")?;
+                    out
+                } else {
+                    writer.finish()?;
+                    let mut out = writer.into_inner();
+                    writeln!(out)?;
+                    out
+                }
+            }
+            Sink::Ndjson(mut w) => {
+                w.finish()?;
+                w.into_inner()
+            }
+            Sink::Parquet(w) => w.into_inner().map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+        })
+    }
+}
+
+/// Writes complete batches in one format (tests and small results).
+pub fn write_batches<W: Write + Send>(out: W, format: Format, batches: &[RecordBatch]) -> Result<W, ArrowError> {
+    let schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => Arc::new(Schema::empty()),
+    };
+    let mut sink = Sink::new(format, out, &schema)?;
+    for b in batches {
+        sink.write(b)?;
+    }
+    sink.finish(None)
 }
 
 /// Top-level timestamp columns as Lake-formatted strings (JSON has no timestamp type).
@@ -174,8 +253,7 @@ mod tests {
     }
 
     fn render(f: Format, b: &[RecordBatch]) -> String {
-        let mut v = Vec::new();
-        write_batches(&mut v, f, b).expect("write");
+        let v = write_batches(Vec::new(), f, b).expect("write");
         String::from_utf8(v).expect("utf8")
     }
 
@@ -191,5 +269,15 @@ mod tests {
         assert_eq!(j, serde_json::json!([{"eventtime": "2023-01-22 16:53:53.000", "n": 42, "s": "a,b"}]));
         let empty = sample().slice(0, 0);
         assert_eq!(render(Format::Json, &[empty]).trim(), "[]");
+        assert_eq!(
+            render(Format::Ndjson, &[sample(), sample()]),
+            "{\"eventtime\":\"2023-01-22 16:53:53.000\",\"n\":42,\"s\":\"a,b\"}\n".repeat(2)
+        );
+        let pq = write_batches(Vec::new(), Format::Parquet, &[sample()]).expect("parquet");
+        let reader =
+            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes::Bytes::from(pq), 1024)
+                .expect("reader");
+        let back: Vec<RecordBatch> = reader.collect::<Result<_, _>>().expect("read back");
+        assert_eq!(back, vec![sample()]);
     }
 }

@@ -16,7 +16,7 @@ use datafusion::execution::{FunctionRegistry, SessionState};
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query, SelectItem,
-    SetExpr, Statement,
+    SetExpr, Statement, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 use datafusion::sql::sqlparser::parser::Parser;
@@ -79,8 +79,37 @@ pub fn parse(sql: &str) -> Result<Statement, EngineError> {
         Err(e) => {
             // Statements the parser does not even know are not queries either.
             let first = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-            let readable = ["SELECT", "WITH", "(", "EXPLAIN", "VALUES"];
-            if !first.is_empty() && !readable.iter().any(|r| first.starts_with(r)) {
+            const WRITES: [&str; 28] = [
+                "CREATE",
+                "INSERT",
+                "UPDATE",
+                "DELETE",
+                "DROP",
+                "ALTER",
+                "COPY",
+                "SET",
+                "TRUNCATE",
+                "MERGE",
+                "GRANT",
+                "REVOKE",
+                "ATTACH",
+                "DETACH",
+                "INSTALL",
+                "LOAD",
+                "CALL",
+                "EXECUTE",
+                "PREPARE",
+                "DEALLOCATE",
+                "VACUUM",
+                "USE",
+                "BEGIN",
+                "COMMIT",
+                "ROLLBACK",
+                "REPLACE",
+                "UPSERT",
+                "PRAGMA",
+            ];
+            if WRITES.contains(&first.as_str()) {
                 return Err(EngineError::NotReadOnly(first_words(sql)));
             }
             return Err(EngineError::Sql(e.to_string()));
@@ -247,19 +276,9 @@ fn lift_lambda(
         Some(_) => i.value == param.value,
     };
     let mut body = (*lambda.body).clone();
-    let mut outer: Vec<Expr> = Vec::new();
-    let _ = visit_expressions_mut(&mut body, |e| {
-        match e {
-            Expr::Identifier(i) if is_param(i) => *e = Expr::Identifier(Ident::new(PARAM)),
-            Expr::CompoundIdentifier(parts) if parts.first().is_some_and(is_param) => parts[0] = Ident::new(PARAM),
-            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
-                let placeholder = Expr::Identifier(Ident::new(outer_name(outer.len())));
-                outer.push(std::mem::replace(e, placeholder));
-            }
-            _ => {}
-        }
-        ControlFlow::<()>::Continue(())
-    });
+    let mut outer = OuterRefs { is_param: &is_param, outer: Vec::new() };
+    let _ = body.visit(&mut outer);
+    let outer = outer.outer;
     let name = format!("__lambda_{}", *counter);
     *counter += 1;
     // The body is planned in a snapshot holding every function so far, inner lambdas included.
@@ -271,6 +290,71 @@ fn lift_lambda(
     }
     call.push(')');
     Ok(Some(parse_expr(&call)?))
+}
+
+/// Rewrites a lambda body top-down: the parameter becomes `__x`; every other column reference
+/// (with the dotted path after it, so `t.col` and `col.field` resolve outside) becomes `__oN`.
+struct OuterRefs<'a, F: Fn(&Ident) -> bool> {
+    is_param: &'a F,
+    outer: Vec<Expr>,
+}
+
+impl<F: Fn(&Ident) -> bool> OuterRefs<'_, F> {
+    fn lift(&mut self, e: Expr) -> Expr {
+        let placeholder = Expr::Identifier(Ident::new(outer_name(self.outer.len())));
+        self.outer.push(e);
+        placeholder
+    }
+}
+
+fn is_generated(i: &Ident) -> bool {
+    i.quote_style.is_none() && (i.value == PARAM || i.value.starts_with("__o"))
+}
+
+impl<F: Fn(&Ident) -> bool> VisitorMut for OuterRefs<'_, F> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        match e {
+            Expr::Identifier(i) if is_generated(i) => {}
+            Expr::Identifier(i) if (self.is_param)(i) => *e = Expr::Identifier(Ident::new(PARAM)),
+            Expr::CompoundIdentifier(parts) if parts.first().is_some_and(|p| (self.is_param)(p)) => {
+                parts[0] = Ident::new(PARAM)
+            }
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                let original = std::mem::replace(e, Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into()));
+                *e = self.lift(original);
+            }
+            Expr::CompoundFieldAccess { root, access_chain } => match root.as_mut() {
+                Expr::Identifier(i) if is_generated(i) => {}
+                Expr::Identifier(i) if (self.is_param)(i) => **root = Expr::Identifier(Ident::new(PARAM)),
+                Expr::Identifier(first) => {
+                    // `f.requestparameters['k']`: lift `f.requestparameters`, keep `['k']`.
+                    let mut path = vec![first.clone()];
+                    let dots =
+                        access_chain.iter().take_while(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_)))).count();
+                    for a in access_chain.drain(..dots) {
+                        if let AccessExpr::Dot(Expr::Identifier(i)) = a {
+                            path.push(i);
+                        }
+                    }
+                    let reference =
+                        if path.len() == 1 { Expr::Identifier(path.remove(0)) } else { Expr::CompoundIdentifier(path) };
+                    **root = self.lift(reference);
+                    if access_chain.is_empty() {
+                        let r = std::mem::replace(
+                            root.as_mut(),
+                            Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into()),
+                        );
+                        *e = r;
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Aliases unnamed computed columns `_colN` and records aliases whose case DataFusion would lose.

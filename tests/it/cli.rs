@@ -48,6 +48,48 @@ fn eds_create_list_describe_and_query_formats() {
     let table = stdout(&run(&["query", &sql], &st));
     assert!(table.contains("| A         | 2026-10-01 00:00:00.000 |") && table.contains("2 rows · "), "{table}");
 
+    // NDJSON: one object per line; Parquet to a file, read back by the engine's own reader.
+    let nd = run(&["query", &sql, "--format", "ndjson"], &st);
+    assert_eq!(
+        stdout(&nd),
+        "{\"eventname\":\"A\",\"eventtime\":\"2026-10-01 00:00:00.000\"}\n{\"eventname\":\"B\",\"eventtime\":\"2026-10-02 00:00:00.000\"}\n"
+    );
+    let pq = tmp.path().join("out.parquet");
+    let o = run(&["query", &sql, "--format", "parquet", "-o", pq.to_str().expect("p"), "--stats"], &st);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = std::fs::File::open(&pq).expect("parquet written");
+    let rows: usize = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .map(|b| b.expect("batch").num_rows())
+        .sum();
+    assert_eq!(rows, 2);
+    let st_line = stderr(&o);
+    assert!(
+        st_line.contains("events matched 2")
+            && st_line.contains("events scanned 2")
+            && st_line.contains("CloudTrail Lake would charge $"),
+        "--stats prints the statistics to stderr: {st_line}"
+    );
+
+    // Saved query files: header, parameters as quoted literals, {{eds}} the only store.
+    let q = tmp.path().join("by-name.sql");
+    write(
+        &q,
+        "-- name: by-name\n-- description: events of one name\n-- param: name A The event name\n-- param: n 10 Rows\nSELECT eventName FROM {{eds}} WHERE eventName = {{name}} LIMIT {{n}}\n",
+    );
+    let qp = q.to_str().expect("p");
+    assert_eq!(stdout(&run(&["query", "-f", qp, "--format", "csv"], &st)), "eventname\nA\n");
+    assert_eq!(stdout(&run(&["query", "-f", qp, "--param", "name=B", "--format", "csv"], &st)), "eventname\nB\n");
+    let inj = run(&["query", "-f", qp, "--param", "name=x' OR '1'='1", "--format", "csv"], &st);
+    assert_eq!(stdout(&inj), "eventname\n", "a value is a literal, not SQL: {}", stderr(&inj));
+    let unknown = run(&["query", "-f", qp, "--param", "nmae=B"], &st);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("unknown parameter `nmae`"), "{}", stderr(&unknown));
+    let not_number = run(&["query", "-f", qp, "--param", "n=1;DROP"], &st);
+    assert!(stderr(&not_number).contains("takes a number"), "{}", stderr(&not_number));
+
     let bad = run(&["query", "SELEC nope"], &st);
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).starts_with("error: "), "{}", stderr(&bad));

@@ -7,3 +7,4 @@ mod formats;
 mod query;
 mod real_data;
 mod s3;
+mod slt;

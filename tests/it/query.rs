@@ -78,13 +78,30 @@ async fn only_reads_are_allowed() {
     assert!(engine.query("SELECT * FROM '/etc/passwd'").await.is_err());
 }
 
-/// Rows the leaf scans produced, summed over the executed plan.
-fn scanned_rows(plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> usize {
-    let children = plan.children();
-    if children.is_empty() {
-        return plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0);
-    }
-    children.iter().map(|c| scanned_rows(c)).sum()
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_columns_are_named_as_lake_names_them() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (store, id) = small_store(tmp.path()).await;
+    let engine = Engine::open(&store).await.expect("engine");
+    let names = |sql: String| {
+        let engine = &engine;
+        async move {
+            let q = engine.plan(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            q.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        names(format!(
+            "SELECT eventname, count(*), userIdentity.arn, max(eventtime) AS LatestTime, 1 + 1 FROM {id} GROUP BY 1, 3"
+        ))
+        .await,
+        ["eventname", "_col1", "arn", "LatestTime", "_col4"]
+    );
+    assert_eq!(names(format!("SELECT element_at(resources, 1).arn FROM {id}")).await, ["arn"]);
+    assert_eq!(names("SELECT \"Quoted\" FROM (SELECT 1 AS \"Quoted\") x".to_string()).await, ["Quoted"]);
+    // ORDER BY an alias written in another case still resolves
+    let rows = query_json(&store, &format!("SELECT eventname AS Name FROM {id} ORDER BY name LIMIT 1")).await;
+    assert_eq!(rows[0]["Name"], "RunInstances");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,20 +114,37 @@ async fn a_one_day_query_reads_only_that_day() {
     let store = store_in(tmp.path());
     ingest_paths(&store, None, &[&trail]).await;
     let engine = Engine::open(&store).await.expect("engine");
-    let df = engine
-        .query("SELECT count(*) FROM default WHERE eventTime >= '2026-11-10 00:00:00' AND eventTime < '2026-11-11 00:00:00'")
+    let day = "eventTime >= '2026-11-10 00:00:00' AND eventTime < '2026-11-11 00:00:00'";
+    let q = engine
+        .plan(&format!("SELECT count(*) FROM default WHERE {day} AND length(eventjson) > 0"))
         .await
         .expect("plan");
-    let ctx = engine.context().task_ctx();
-    let plan = df.create_physical_plan().await.expect("physical plan");
-    let batches: Vec<_> = datafusion::physical_plan::execute_stream(plan.clone(), ctx)
-        .expect("run")
-        .try_collect()
-        .await
-        .expect("collect");
+    let mut stream = q.execute().await.expect("run");
+    let mut batches = Vec::new();
+    while let Some(b) = stream.try_next().await.expect("batch") {
+        batches.push(b);
+    }
     let n = batches[0].column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().map(|a| a.value(0));
-    assert!(n.is_some_and(|n| (1_000..4_000).contains(&n)), "one day of ten holds about 2,000 events: {n:?}");
-    let scanned = scanned_rows(&plan);
-    assert!(scanned > 0, "the scan reports no row counts; this test would not notice a full scan");
-    assert!(scanned <= 4_000, "a one-day query scanned {scanned} of 20,000 rows: files were not skipped");
+    let n = n.expect("count") as u64;
+    assert!((1_000..4_000).contains(&n), "one day of ten holds about 2,000 events: {n}");
+    let stats = stream.stats();
+    assert_eq!(stats.events_matched, n, "{stats:?}");
+    assert!(stats.events_scanned >= n && stats.events_scanned <= 4_000, "files were not skipped: {stats:?}");
+    assert!(stats.bytes_scanned > 0, "{stats:?}");
+    assert_eq!(stats.rows_returned, 1);
+
+    // A full scan reads every row, and more bytes than the one-day query.
+    let mut full = engine
+        .plan("SELECT count(*) FROM default WHERE length(eventjson) > 0")
+        .await
+        .expect("plan")
+        .execute()
+        .await
+        .expect("run");
+    while full.try_next().await.expect("batch").is_some() {}
+    let all = full.stats();
+    assert_eq!(all.events_scanned, 20_000, "{all:?}");
+    assert_eq!(all.events_matched, 20_000, "{all:?}");
+    assert!(all.bytes_scanned > stats.bytes_scanned * 5, "{all:?} vs {stats:?}");
+    assert!(all.lake_cost_usd() > 0.0);
 }

@@ -16,7 +16,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::common::{exec_err, plan_err, DFSchema, Result};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{
-    ColumnarValue, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::sql::sqlparser::ast::Expr as SqlExpr;
@@ -79,7 +79,7 @@ impl LambdaUdf {
     /// The schema the body sees: the element as `__x`, then the outer values.
     fn body_schema(&self, arg_types: &[DataType]) -> Result<DFSchema> {
         let element = match arg_types.first() {
-            Some(DataType::List(f)) => f.data_type().clone(),
+            Some(DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)) => f.data_type().clone(),
             Some(DataType::Null) => DataType::Null,
             Some(other) => return plan_err!("{}() takes an array, got {other}", self.kind_name()),
             None => return plan_err!("{}() needs an array", self.kind_name()),
@@ -94,6 +94,17 @@ impl LambdaUdf {
     fn body_expr(&self, schema: &DFSchema) -> Result<datafusion::logical_expr::Expr> {
         let sql = SQLExprWithAlias { expr: self.body.clone(), alias: None };
         self.state.create_logical_expr_from_sql_expr(sql, schema)
+    }
+
+    /// The body as a physical expression (coerced and simplified), planned once per query.
+    /// Its type is the lambda's type, so planning and execution agree on it.
+    fn compile(&self, arg_types: &[DataType]) -> Result<Arc<dyn PhysicalExpr>> {
+        if let Some(p) = self.compiled.get() {
+            return Ok(Arc::clone(p));
+        }
+        let schema = self.body_schema(arg_types)?;
+        let p = self.state.create_physical_expr(self.body_expr(&schema)?, &schema)?;
+        Ok(Arc::clone(self.compiled.get_or_init(|| p)))
     }
 
     fn kind_name(&self) -> &'static str {
@@ -151,8 +162,7 @@ impl ScalarUDFImpl for LambdaUdf {
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
-        let schema = self.body_schema(&types)?;
-        let body_type = self.body_expr(&schema)?.get_type(&schema)?;
+        let body_type = self.compile(&types)?.data_type(self.body_schema(&types)?.as_arrow())?;
         let t = match self.kind {
             LambdaKind::AnyMatch | LambdaKind::AllMatch | LambdaKind::NoneMatch => {
                 if !matches!(body_type, DataType::Boolean | DataType::Null) {
@@ -184,14 +194,7 @@ impl ScalarUDFImpl for LambdaUdf {
             return exec_err!("{}() takes an array, got {}", self.kind_name(), list.data_type());
         };
         let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
-        let phys = match self.compiled.get() {
-            Some(p) => Arc::clone(p),
-            None => {
-                let schema = self.body_schema(&types)?;
-                let p = self.state.create_physical_expr(self.body_expr(&schema)?, &schema)?;
-                Arc::clone(self.compiled.get_or_init(|| p))
-            }
-        };
+        let phys = self.compile(&types)?;
 
         // Flatten: the elements of every array, and for each the row it came from.
         let offsets = list.value_offsets();
@@ -234,7 +237,7 @@ impl ScalarUDFImpl for LambdaUdf {
                     total += (s..e).filter(|&j| keep.is_valid(j) && keep.value(j)).count() as i32;
                     new_offsets.push(total);
                 }
-                let kept = arrow::compute::filter(&values, &keep)?;
+                let kept = arrow::compute::filter(&values, keep)?;
                 let field = match list.data_type() {
                     DataType::List(f) => Arc::clone(f),
                     _ => Arc::new(Field::new("item", values.data_type().clone(), true)),

@@ -1,0 +1,168 @@
+//! The SQL dialect's golden tests: every `tests/slt/*.slt` file runs against a small fixture
+//! (`tests/fixtures/slt/`: 10 events in EDS "fixture", 2 in EDS "other"), whose answers can be
+//! checked by reading the fixture. `TRAILLAKE_SLT_COMPLETE=1 cargo test slt` rewrites the
+//! expected results in place for review. In SQL, `FIXTURE_ID` stands for the fixture's id.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::DataType;
+use arrow::util::display::ArrayFormatter;
+use futures::TryStreamExt;
+use sqllogictest::{DBOutput, DefaultColumnType, Runner};
+use traillake::cli::output::{format_options, nested_as_json};
+use traillake::engine::Engine;
+
+use crate::common::{ingest_paths, store_in};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct SltError(String);
+
+struct LakeDb {
+    engine: Arc<Engine>,
+    fixture_id: String,
+}
+
+#[async_trait::async_trait]
+impl sqllogictest::AsyncDB for LakeDb {
+    type Error = SltError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
+        let sql = sql.replace("FIXTURE_ID", &self.fixture_id);
+        let query = self.engine.plan(&sql).await.map_err(|e| SltError(e.to_string()))?;
+        let batches: Vec<RecordBatch> = query
+            .execute()
+            .await
+            .map_err(|e| SltError(e.to_string()))?
+            .try_collect()
+            .await
+            .map_err(|e| SltError(e.to_string()))?;
+        let schema = query_schema(&batches);
+        let types = schema.iter().map(column_type).collect();
+        let mut rows = Vec::new();
+        for b in &batches {
+            rows.extend(render(b).map_err(|e| SltError(e.to_string()))?);
+        }
+        Ok(DBOutput::Rows { types, rows })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "traillake"
+    }
+}
+
+fn query_schema(batches: &[RecordBatch]) -> Vec<DataType> {
+    batches.first().map(|b| b.schema().fields().iter().map(|f| f.data_type().clone()).collect()).unwrap_or_default()
+}
+
+fn column_type(t: &DataType) -> DefaultColumnType {
+    if t.is_integer() {
+        DefaultColumnType::Integer
+    } else if t.is_floating() {
+        DefaultColumnType::FloatingPoint
+    } else {
+        DefaultColumnType::Text
+    }
+}
+
+/// Values as the expected files write them: NULL, (empty), Lake timestamps, nested as JSON.
+fn render(batch: &RecordBatch) -> Result<Vec<Vec<String>>, arrow::error::ArrowError> {
+    let shown = nested_as_json(batch)?;
+    let opts = format_options();
+    let fmts: Vec<ArrayFormatter> =
+        shown.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<_, _>>()?;
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for r in 0..batch.num_rows() {
+        let row = shown
+            .columns()
+            .iter()
+            .zip(&fmts)
+            .map(|(c, f)| {
+                if c.is_null(r) {
+                    "NULL".to_string()
+                } else {
+                    let v = f.value(r).to_string();
+                    if v.is_empty() {
+                        "(empty)".to_string()
+                    } else {
+                        v
+                    }
+                }
+            })
+            .collect();
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn slt_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/slt")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "slt"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_logic_tests() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = store_in(tmp.path());
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slt");
+    let fixture = store.create_eds("fixture").await.expect("create");
+    store.create_eds("other").await.expect("create");
+    let r = ingest_paths(&store, Some("fixture"), &[&fixtures.join("trail.json")]).await;
+    assert_eq!(r.events_added, 10);
+    let r = ingest_paths(&store, Some("other"), &[&fixtures.join("other.json")]).await;
+    assert_eq!(r.events_added, 2);
+    let engine = Arc::new(Engine::open(&store).await.expect("engine"));
+    let fixture_id = fixture.id.to_string();
+
+    let complete = std::env::var_os("TRAILLAKE_SLT_COMPLETE").is_some();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for file in slt_files() {
+        let (e, id) = (Arc::clone(&engine), fixture_id.clone());
+        let mut runner = Runner::new(move || {
+            let (engine, fixture_id) = (Arc::clone(&e), id.clone());
+            async move { Ok::<_, SltError>(LakeDb { engine, fixture_id }) }
+        });
+        if complete {
+            runner
+                .update_test_file(
+                    &file,
+                    " ",
+                    sqllogictest::default_validator,
+                    sqllogictest::default_normalizer,
+                    sqllogictest::default_column_validator,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            continue;
+        }
+        let records = sqllogictest::parse_file::<DefaultColumnType>(&file).expect("parse slt");
+        for record in records {
+            let counted = matches!(record, sqllogictest::Record::Query { .. } | sqllogictest::Record::Statement { .. });
+            match runner.run_async(record).await {
+                Ok(_) if counted => passed += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("{}\n", e.display(true));
+                }
+            }
+        }
+    }
+    // Written to the stderr handle itself so the closing line shows even though libtest
+    // captures the output of passing tests.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "sqllogictest: {passed} passed, {failed} failed");
+    assert_eq!(failed, 0, "{failed} sqllogictest records failed (see above)");
+    assert!(complete || passed > 0, "no sqllogictest records ran");
+}
