@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use arrow::array::Array;
 use futures::TryStreamExt;
 use traillake::engine::{Engine, QueryStats};
 use traillake::ingest::{self, IngestOptions};
@@ -109,7 +110,11 @@ fn main() {
     let eds = engine.event_data_stores().first().expect("one EDS").id.to_string();
     let table_dir = store_dir.join("eds").join(&eds);
     let store_bytes = dir_bytes(&table_dir, &|p: &Path| p.extension().is_some_and(|e| e == "parquet"));
-    println!("EDS: {events} events over 30 days, {:.1} MB of Parquet ({})", store_bytes as f64 / 1e6, table_dir.display());
+    println!(
+        "EDS: {events} events over 30 days, {:.1} MB of Parquet ({})",
+        store_bytes as f64 / 1e6,
+        table_dir.display()
+    );
 
     let pick = |sql: &str| -> String {
         let (rows, _) = rt.block_on(run(&engine, sql)).expect("pick");
@@ -118,7 +123,8 @@ fn main() {
     let key = pick(&format!(
         "SELECT userIdentity.accessKeyId FROM {eds} WHERE userIdentity.accessKeyId IS NOT NULL GROUP BY 1 ORDER BY count(*) ASC, 1 LIMIT 1 OFFSET 5"
     ));
-    let eventid = pick(&format!("SELECT eventID FROM {eds} WHERE eventTime >= '2026-11-01 12:00:00' ORDER BY eventTime LIMIT 1"));
+    let eventid =
+        pick(&format!("SELECT eventID FROM {eds} WHERE eventTime >= '2026-11-01 12:00:00' ORDER BY eventTime LIMIT 1"));
     let fill = |s: &str| s.replace("{eds}", &eds).replace("{key}", &key).replace("{eventid}", &eventid);
 
     let mut ours = Vec::new();
@@ -186,12 +192,12 @@ async fn run(engine: &Engine, sql: &str) -> Result<(Vec<String>, QueryStats), tr
 /// (parquet ms, parquet rows, raw ms) per query.
 fn duckdb(table: &Path, trail: &Path, raw: bool, queries: &[(String, String)]) -> Vec<(f64, usize, f64)> {
     let script = r#"
-import duckdb, json, sys, time
+import duckdb, json, sys, time  # TIMESTAMPTZ results need pytz (pip install pytz)
 table, trail, raw, queries = sys.argv[1], sys.argv[2], sys.argv[3] == "1", json.loads(sys.stdin.read())
 con = duckdb.connect()
 con.execute("SET threads TO 2")
 con.execute(f"CREATE VIEW eds AS SELECT * FROM read_parquet('{table}/**/*.parquet', hive_partitioning = true)")
-con.execute(f"CREATE VIEW raw AS SELECT unnest(Records) AS e FROM read_json('{trail}/**/*.json.gz', columns = {{'Records': 'JSON[]'}}, maximum_object_size = 1073741824)")
+con.execute(f"CREATE VIEW raw AS SELECT unnest(Records) AS e FROM read_json('{trail}/**/*.json.gz', columns = {{'Records': 'JSON[]'}}, maximum_object_size = 67108864)")
 out = []
 for pq, rq in queries:
     con.execute(pq).fetchall()
