@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, GenericListArray, MapArray,
-    OffsetSizeTrait, StringArray, UInt32Array, UInt32Builder,
+    OffsetSizeTrait, StringArray, UInt32Builder,
 };
 use arrow::compute::{cast, kernels::cmp};
 use arrow::datatypes::DataType;
@@ -177,11 +177,8 @@ fn contains(args: &[ArrayRef], _: &DataType) -> Result<ArrayRef> {
 /// Trino: true if found; otherwise NULL when the array holds a NULL; otherwise false.
 fn array_contains(list: &GenericListArray<i64>, needle: &ArrayRef) -> Result<ArrayRef> {
     let offsets = list.value_offsets();
-    let (first, last) = (offsets[0] as usize, offsets[list.len()] as usize);
-    let values = list.values().slice(first, last - first);
-    let parents: UInt32Array = (0..list.len())
-        .flat_map(|row| std::iter::repeat_n(row as u32, (offsets[row + 1] - offsets[row]) as usize))
-        .collect();
+    let first = offsets[0] as usize;
+    let (values, parents) = super::flatten(list);
     let wanted = arrow::compute::take(needle.as_ref(), &parents, None)?;
     let hits = cmp::eq(&values, &wanted)?;
     let mut out = BooleanBuilder::with_capacity(list.len());

@@ -10,7 +10,7 @@
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, ListArray, RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, ListArray, RecordBatch, RecordBatchOptions};
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::common::{exec_err, plan_err, DFSchema, Result};
@@ -198,11 +198,8 @@ impl ScalarUDFImpl for LambdaUdf {
 
         // Flatten: the elements of every array, and for each the row it came from.
         let offsets = list.value_offsets();
-        let (first, last) = (offsets[0] as usize, offsets[list.len()] as usize);
-        let values = list.values().slice(first, last - first);
-        let parents: UInt32Array = (0..list.len())
-            .flat_map(|row| std::iter::repeat_n(row as u32, (offsets[row + 1] - offsets[row]) as usize))
-            .collect();
+        let first = offsets[0] as usize;
+        let (values, parents) = super::flatten(list);
         let mut columns = vec![values.clone()];
         for outer in &args.args[1..] {
             columns.push(match outer {

@@ -150,3 +150,18 @@ pub(crate) fn int64s(a: &ArrayRef) -> Result<&arrow::array::Int64Array> {
         None => exec_err!("expected an integer argument, got {}", a.data_type()),
     }
 }
+
+/// The elements of every array of `list` (one slice of its values) and, for each element,
+/// the row it came from — what element-wise kernels need before reducing per row.
+pub(crate) fn flatten<O: arrow::array::OffsetSizeTrait>(
+    list: &arrow::array::GenericListArray<O>,
+) -> (ArrayRef, arrow::array::UInt32Array) {
+    use arrow::array::Array;
+    let offsets = list.value_offsets();
+    let (first, last) = (offsets[0].as_usize(), offsets[list.len()].as_usize());
+    let values = list.values().slice(first, last - first);
+    let parents = (0..list.len())
+        .flat_map(|row| std::iter::repeat_n(row as u32, (offsets[row + 1] - offsets[row]).as_usize()))
+        .collect();
+    (values, parents)
+}
