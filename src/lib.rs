@@ -1,11 +1,13 @@
 //! traillake: a local CloudTrail Lake.
 //!
-//! Data flows one way: sources → [`ingest`] → [`store`] ← [`engine`] ← front ends ([`cli`]).
+//! Data flows one way: sources → [`ingest`] → [`store`] ← [`engine`] ← front ends ([`cli`], [`repl`]).
 
 pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod ingest;
+pub mod library;
+pub mod repl;
 pub mod s3;
 pub mod saved;
 pub mod schema;

@@ -1,6 +1,7 @@
 //! The command line: argument definitions (clap derive) and one handler per subcommand.
 //! Results go to stdout, messages and errors to stderr.
 
+pub mod eds;
 pub mod output;
 
 use std::io::{self, Write};
@@ -14,7 +15,7 @@ use crate::demo::{self, GenerateOptions};
 use crate::engine::{Engine, EngineError, QueryStats};
 use crate::ingest::{self, IngestError, IngestOptions};
 use crate::saved::{self, SavedQuery};
-use crate::store::{table, EdsRecord, Store, StoreError};
+use crate::store::{EdsRecord, Store, StoreError};
 use output::Format;
 
 #[derive(Debug, Parser)]
@@ -42,7 +43,7 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Manage event data stores.
     #[command(subcommand)]
-    Eds(EdsCommand),
+    Eds(eds::EdsCommand),
     /// Ingest trail files (files, folders, s3://bucket/prefix) into an event data store.
     #[command(after_help = "Exit status: 0 everything ingested (or already ingested); 3 part of the input was \
 quarantined (see the summary for where) and the rest committed; 1 nothing could be ingested.\n\
@@ -50,6 +51,19 @@ Re-running over the same sources adds nothing; events already stored (same event
     Ingest(IngestArgs),
     /// Run a CloudTrail Lake SQL query.
     Query(QueryArgs),
+    /// Interactive SQL session: multi-line statements run at `;`, Tab completion of columns,
+    /// functions, stores and map keys, Ctrl-C cancels a query, \? lists the commands.
+    Repl(ReplArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    /// Folder of saved investigations for \queries and \run.
+    #[arg(long, env = "TRAILLAKE_QUERIES", default_value = "queries")]
+    pub queries: PathBuf,
+    /// History file (default: $XDG_STATE_HOME/traillake/history, else ~/.local/state/traillake/history).
+    #[arg(long, env = "TRAILLAKE_HISTORY")]
+    pub history: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -85,27 +99,6 @@ pub enum InfoFormat {
     #[default]
     Table,
     Json,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum EdsCommand {
-    /// Create an event data store; prints its id.
-    Create {
-        name: String,
-        #[arg(long, value_enum, default_value_t)]
-        format: InfoFormat,
-    },
-    /// List event data stores.
-    List {
-        #[arg(long, value_enum, default_value_t)]
-        format: InfoFormat,
-    },
-    /// Show one event data store (by id, name or ARN).
-    Describe {
-        eds: String,
-        #[arg(long, value_enum, default_value_t)]
-        format: InfoFormat,
-    },
 }
 
 #[derive(Debug, Args)]
@@ -213,7 +206,7 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Demo(a) => run_demo(&cli.store, a).await,
         Command::Eds(cmd) => {
             let store = Store::open(&cli.store)?;
-            run_eds(&store, cmd).await
+            eds::run(&store, cmd).await
         }
         Command::Ingest(a) => {
             let store = Store::open(&cli.store)?;
@@ -237,6 +230,10 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
                 InfoFormat::Table => eprintln!("{}", report.summary()),
             }
             Ok(report.exit_code())
+        }
+        Command::Repl(a) => {
+            let store = Store::open(&cli.store)?;
+            crate::repl::run(&store, crate::repl::ReplOptions { queries_dir: a.queries, history: a.history }).await
         }
         Command::Query(a) => {
             let store = Store::open(&cli.store)?;
@@ -291,7 +288,7 @@ async fn query_text(store: &Store, a: &QueryArgs) -> Result<String, CliError> {
 }
 
 /// The EDS `{{eds}}` means: the one named "default", else the only queryable one.
-async fn default_eds(store: &Store) -> Result<Option<EdsRecord>, CliError> {
+pub async fn default_eds(store: &Store) -> Result<Option<EdsRecord>, CliError> {
     let cat = store.catalog().await?;
     if let Some(d) = cat.find(crate::store::DEFAULT_EDS_NAME) {
         return Ok(Some(d.clone()));
@@ -333,79 +330,7 @@ pub async fn run_query<W: Write + Send>(
     Ok(Ran(stats, out))
 }
 
-async fn run_eds(store: &Store, cmd: EdsCommand) -> Result<i32, CliError> {
-    match cmd {
-        EdsCommand::Create { name, format } => {
-            let rec = store.create_eds(&name).await?;
-            match format {
-                InfoFormat::Table => println!("{}", rec.id),
-                InfoFormat::Json => print_json(&rec)?,
-            }
-        }
-        EdsCommand::List { format } => {
-            let cat = store.catalog().await?;
-            match format {
-                InfoFormat::Json => print_json(&cat.event_data_stores)?,
-                InfoFormat::Table => {
-                    println!("{:<36}  {:<24}  {:<18}  CREATED", "ID", "NAME", "STATUS");
-                    for e in &cat.event_data_stores {
-                        println!(
-                            "{:<36}  {:<24}  {:<18}  {}",
-                            e.id,
-                            e.name,
-                            e.status,
-                            e.created_timestamp.format("%Y-%m-%d %H:%M:%S")
-                        );
-                    }
-                }
-            }
-        }
-        EdsCommand::Describe { eds, format } => {
-            let rec = store.resolve(&eds).await?;
-            let t = table::open(store, &rec).await?;
-            let fig = table::figures(&t)?;
-            match format {
-                InfoFormat::Json => {
-                    let mut v = serde_json::to_value(&rec).map_err(|e| CliError::Internal(e.to_string()))?;
-                    let f = serde_json::to_value(&fig).map_err(|e| CliError::Internal(e.to_string()))?;
-                    if let (Some(o), Some(fo)) = (v.as_object_mut(), f.as_object()) {
-                        o.extend(fo.clone());
-                    }
-                    print_json(&v)?
-                }
-                InfoFormat::Table => print_description(&rec, &fig),
-            }
-        }
-    }
-    Ok(0)
-}
-
-fn print_description(rec: &EdsRecord, fig: &table::TableFigures) {
-    let rows = [
-        ("Id", rec.id.to_string()),
-        ("Name", rec.name.clone()),
-        ("Arn", rec.arn.clone()),
-        ("Status", rec.status.to_string()),
-        ("Created", rec.created_timestamp.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
-        ("RetentionPeriod", format!("{} days", rec.retention_period)),
-        ("TerminationProtection", rec.termination_protection_enabled.to_string()),
-        ("Events", fig.event_count.to_string()),
-        ("Size", ingest::human_bytes(fig.size_bytes)),
-        ("Files", fig.file_count.to_string()),
-        (
-            "EventDays",
-            match (&fig.first_day, &fig.last_day) {
-                (Some(a), Some(b)) => format!("{a} .. {b}"),
-                _ => "-".into(),
-            },
-        ),
-    ];
-    for (k, v) in rows {
-        println!("{k:<22} {v}");
-    }
-}
-
-fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
     println!("{}", serde_json::to_string_pretty(v).map_err(|e| CliError::Internal(e.to_string()))?);
     Ok(())
 }

@@ -85,6 +85,56 @@ fn json_column(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     Ok(Arc::new(out.finish()))
 }
 
+/// For reading at a terminal: nested values as JSON, then every text value cut to `max_chars`
+/// (with `…`) and its line breaks and tabs shown as `\n` and `\t`, so one row stays one line.
+pub fn for_display(batch: &RecordBatch, max_chars: usize) -> Result<RecordBatch, ArrowError> {
+    let batch = nested_as_json(batch)?;
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        let text = match c.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let c = arrow::compute::cast(c, &DataType::Utf8)?;
+                Some(c)
+            }
+            _ => None,
+        };
+        match text {
+            Some(c) => {
+                let s = c
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .ok_or_else(|| ArrowError::CastError(format!("column {} did not cast to text", f.name())))?;
+                let shown: arrow::array::StringArray = s.iter().map(|v| v.map(|v| shorten(v, max_chars))).collect();
+                fields.push(Field::new(f.name(), DataType::Utf8, true));
+                cols.push(Arc::new(shown));
+            }
+            None => {
+                fields.push(f.as_ref().clone());
+                cols.push(Arc::clone(c));
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+}
+
+fn shorten(v: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(v.len().min(max_chars * 4));
+    for (n, ch) in v.chars().enumerate() {
+        if n + 1 >= max_chars && v.chars().nth(n + 1).is_some() {
+            out.push('…');
+            break;
+        }
+        match ch {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A result being written in one format.
 pub enum Sink<W: Write + Send> {
     Table { out: W, batches: Vec<RecordBatch> },
@@ -255,6 +305,16 @@ mod tests {
     fn render(f: Format, b: &[RecordBatch]) -> String {
         let v = write_batches(Vec::new(), f, b).expect("write");
         String::from_utf8(v).expect("utf8")
+    }
+
+    #[test]
+    fn display_cuts_long_text_and_keeps_rows_on_one_line() {
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(shorten("abcd", 4), "abcd");
+        assert_eq!(shorten("a\nb", 10), "a\\nb");
+        let b = for_display(&sample(), 2).expect("display");
+        assert_eq!(b.column(2).as_any().downcast_ref::<StringArray>().expect("text").value(0), "a…");
+        assert_eq!(b.column(1).data_type(), &DataType::Int64);
     }
 
     #[test]

@@ -252,6 +252,25 @@ fn rewrite_expr(e: &mut Expr, state: &mut SessionState, lambdas: &mut usize) -> 
     Ok(())
 }
 
+/// Functions Lake SQL has that the engine provides by rewriting rather than registering (for
+/// completion and `\?` lists): the rewrites above and the lambda functions.
+pub const REWRITTEN_FUNCTIONS: [&str; 14] = [
+    "arbitrary",
+    "count_if",
+    "max_by",
+    "min_by",
+    "approx_percentile",
+    "date",
+    "split",
+    "typeof",
+    "regexp_replace",
+    "any_match",
+    "all_match",
+    "none_match",
+    "filter",
+    "transform",
+];
+
 /// `kind(array, x -> body)` → `__lambda_N(array, outer…)`, with `__lambda_N` registered on `state`.
 fn lift_lambda(
     f: &datafusion::sql::sqlparser::ast::Function,

@@ -67,6 +67,10 @@ impl EngineError {
 pub struct Engine {
     ctx: SessionContext,
     stores: Vec<EdsRecord>,
+    /// The snapshot of each store's table that queries read, in `stores` order.
+    tables: Vec<deltalake::DeltaTable>,
+    /// Stores pending deletion: not queryable, named in errors.
+    pending: Vec<EdsRecord>,
 }
 
 impl Engine {
@@ -78,8 +82,11 @@ impl Engine {
         functions::register(&ctx);
         let catalog = store.catalog().await?;
         let mut stores = Vec::new();
+        let mut tables = Vec::new();
+        let mut pending = Vec::new();
         for rec in catalog.event_data_stores {
             if rec.status == EdsStatus::PendingDeletion {
+                pending.push(rec);
                 continue;
             }
             let t = table::open(store, &rec).await?;
@@ -97,12 +104,18 @@ impl Engine {
                 ctx.register_table(datafusion::common::TableReference::bare(n), Arc::clone(&view))?;
             }
             stores.push(rec);
+            tables.push(t);
         }
-        Ok(Self { ctx, stores })
+        Ok(Self { ctx, stores, tables, pending })
     }
 
     pub fn event_data_stores(&self) -> &[EdsRecord] {
         &self.stores
+    }
+
+    /// Event counts, sizes and time ranges of the open snapshots, from the Delta log alone.
+    pub fn figures(&self) -> Result<Vec<(&EdsRecord, table::TableFigures)>, EngineError> {
+        self.stores.iter().zip(&self.tables).map(|(r, t)| Ok((r, table::figures(t)?))).collect()
     }
 
     pub fn context(&self) -> &SessionContext {
@@ -116,11 +129,31 @@ impl Engine {
         // A per-query session: lambdas of this query are registered here and nowhere else.
         let mut state = self.ctx.state();
         let names = lake_sql::rewrite(&mut statement, &mut state)?;
-        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
+        let plan = match state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await {
+            Ok(p) => p,
+            Err(e) => return Err(self.explain_missing_table(&sql, e.into())),
+        };
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         options.verify_plan(&plan)?;
         let df = DataFrame::new(state, plan);
         Ok(LakeQuery { df: lake_column_names(df, &names)? })
+    }
+
+    /// A query naming a store that is pending deletion says so, instead of "table not found".
+    fn explain_missing_table(&self, sql: &str, e: EngineError) -> EngineError {
+        if !e.to_string().contains("not found") {
+            return e;
+        }
+        let lower = sql.to_ascii_lowercase();
+        match self.pending.iter().find(|r| {
+            lower.contains(&r.id.to_string()) || lower.contains(&r.name.to_ascii_lowercase())
+        }) {
+            Some(r) => EngineError::Sql(format!(
+                "event data store {} is PENDING_DELETION and cannot be queried; `traillake eds restore {}` brings it back",
+                r.name, r.name
+            )),
+            None => e,
+        }
     }
 
     /// Plans a query and returns it as a DataFrame (for callers that compose further).

@@ -61,6 +61,8 @@ pub struct IngestReport {
     pub files_failed: u64,
     /// Events not stored because an advanced event selector excluded them.
     pub filtered: u64,
+    /// Events not stored because their `eventTime` is already past the store's retention.
+    pub expired: u64,
     pub insights_skipped: u64,
     pub digests_skipped: u64,
     /// Files inside folders that are not trail files by name (README, LICENSE, …).
@@ -93,7 +95,8 @@ impl IngestReport {
     pub fn summary(&self) -> String {
         let mut s = format!(
             "ingested into {} ({}): {} files, {} events added, {} already-ingested sources skipped, \
-             {} duplicate events skipped, {} quarantined, {} filtered, {} Insights events and {} digests skipped\n\
+             {} duplicate events skipped, {} quarantined, {} filtered by selectors, {} past retention, \
+             {} Insights events and {} digests skipped\n\
              input {} → stored {} in {} files, {} commits; {:.2}s, {:.0} events/s",
             self.eds_name,
             self.eds_id,
@@ -103,6 +106,7 @@ impl IngestReport {
             self.duplicates_skipped,
             self.quarantined_records,
             self.filtered,
+            self.expired,
             self.insights_skipped,
             self.digests_skipped,
             human_bytes(self.input_bytes),
@@ -162,13 +166,19 @@ pub async fn ingest(
     let rec = store.resolve_or_default(eds).await?;
     match rec.status {
         EdsStatus::Enabled => {}
-        status => return Err(IngestError::NotIngestible {
-            name: rec.name.clone(),
-            status,
-            hint:
-                "only an ENABLED event data store accepts events (see `traillake eds start-ingestion` / `eds restore`)"
-                    .into(),
-        }),
+        status => {
+            return Err(IngestError::NotIngestible {
+                name: rec.name.clone(),
+                status,
+                hint: match status {
+                    EdsStatus::StoppedIngestion => format!(
+                        "ingestion was stopped; `traillake eds start-ingestion {}` accepts events again",
+                        rec.name
+                    ),
+                    _ => format!("it accepts no events; `traillake eds restore {}` brings it back first", rec.name),
+                },
+            })
+        }
     }
     // One ingest per event data store at a time: two runs reading the same sources at once
     // would each think the other's events are new.
@@ -203,7 +213,8 @@ pub async fn ingest(
     let progress = progress::Progress::start(todo.len() as u64, Arc::clone(&counters), options.progress);
     let run_id =
         format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut writer = writer::Writer::new(store, &rec, tbl, options.writer.clone(), run_id);
+    let selectors = rec.selectors().map_err(|e| IngestError::Store(StoreError::Invalid(e.to_string())))?;
+    let mut writer = writer::Writer::new(store, &rec, tbl, options.writer.clone(), run_id, selectors);
 
     // Feeder → workers: fetched sources, a few in flight so S3 latency overlaps decoding.
     let (work_tx, work_rx) = mpsc::channel::<(sources::SourceObject, std::io::Result<sources::Fetched>)>(4);

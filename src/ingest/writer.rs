@@ -32,6 +32,7 @@ use super::quarantine::QuarantineItem;
 use super::worker::{SourceReport, ToWriter};
 use super::{IngestError, IngestReport};
 use crate::schema;
+use crate::store::selectors::{self, AdvancedEventSelector};
 use crate::store::table::{CommitLedger, COMMIT_INFO_KEY};
 use crate::store::{EdsRecord, Store};
 
@@ -76,12 +77,23 @@ pub struct Writer<'a> {
     quarantine: Vec<QuarantineItem>,
     quarantine_bytes: usize,
     quarantine_files: u32,
+    /// Events with `eventtime` before this (µs since the epoch) are past retention.
+    retention_cutoff_micros: i64,
+    selectors: Option<Vec<AdvancedEventSelector>>,
     pub report: IngestReport,
 }
 
 impl<'a> Writer<'a> {
-    pub fn new(store: &'a Store, rec: &'a EdsRecord, table: DeltaTable, config: WriterConfig, run_id: String) -> Self {
+    pub fn new(
+        store: &'a Store,
+        rec: &'a EdsRecord,
+        table: DeltaTable,
+        config: WriterConfig,
+        run_id: String,
+        selectors: Option<Vec<AdvancedEventSelector>>,
+    ) -> Self {
         let props = parquet_properties(&config);
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(rec.retention_period));
         Self {
             store,
             rec,
@@ -97,13 +109,34 @@ impl<'a> Writer<'a> {
             quarantine: Vec::new(),
             quarantine_bytes: 0,
             quarantine_files: 0,
+            retention_cutoff_micros: cutoff.timestamp_micros(),
+            selectors,
             report: IngestReport::default(),
         }
+    }
+
+    /// Drops events already past the store's retention, then those its selectors exclude.
+    fn admit(&mut self, batch: RecordBatch) -> Result<RecordBatch, IngestError> {
+        let times = batch
+            .column_by_name("eventtime")
+            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+            .ok_or_else(|| IngestError::Internal("decoded batch without eventtime".into()))?;
+        let cutoff = self.retention_cutoff_micros;
+        let fresh: BooleanArray = times.iter().map(|t| Some(t.is_some_and(|t| t >= cutoff))).collect();
+        let kept = fresh.true_count();
+        self.report.expired += (batch.num_rows() - kept) as u64;
+        let batch = if kept == batch.num_rows() { batch } else { filter_record_batch(&batch, &fresh)? };
+        let Some(sel) = &self.selectors else { return Ok(batch) };
+        let keep = selectors::mask(sel, &batch)?;
+        let n = keep.true_count();
+        self.report.filtered += (batch.num_rows() - n) as u64;
+        Ok(if n == batch.num_rows() { batch } else { filter_record_batch(&batch, &keep)? })
     }
 
     pub async fn handle(&mut self, msg: ToWriter) -> Result<(), IngestError> {
         match msg {
             ToWriter::Batch(batch) => {
+                let batch = self.admit(batch)?;
                 for (day, part) in split_by_day(&batch)? {
                     let part = self.dedup(day, part).await?;
                     if part.num_rows() > 0 {

@@ -60,6 +60,11 @@ impl fmt::Display for EdsStatus {
 
 /// Default retention, as CloudTrail Lake's extendable-retention pricing (days).
 pub const DEFAULT_RETENTION_DAYS: u32 = 366;
+/// Retention bounds of extendable-retention pricing (days).
+pub const MIN_RETENTION_DAYS: u32 = 7;
+pub const MAX_RETENTION_DAYS: u32 = 3653;
+/// How long a deleted event data store stays restorable before maintenance purges it.
+pub const PENDING_DELETION_DAYS: i64 = 7;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -77,6 +82,9 @@ pub struct EdsRecord {
     pub advanced_event_selectors: Option<serde_json::Value>,
     /// Where the Delta table lives, relative to the store root.
     pub table_path: String,
+    /// When `eds delete` moved it to PENDING_DELETION.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_timestamp: Option<DateTime<Utc>>,
 }
 
 impl EdsRecord {
@@ -93,7 +101,27 @@ impl EdsRecord {
             termination_protection_enabled: true,
             advanced_event_selectors: None,
             table_path: format!("eds/{id}"),
+            deleted_timestamp: None,
         }
+    }
+
+    /// The selectors applied at ingest (None: every event is kept).
+    pub fn selectors(
+        &self,
+    ) -> Result<Option<Vec<super::selectors::AdvancedEventSelector>>, super::selectors::SelectorError> {
+        match &self.advanced_event_selectors {
+            None => Ok(None),
+            Some(v) => {
+                let s: Vec<super::selectors::AdvancedEventSelector> =
+                    serde_json::from_value(v.clone()).map_err(|e| super::selectors::SelectorError(e.to_string()))?;
+                Ok(Some(s))
+            }
+        }
+    }
+
+    /// When a PENDING_DELETION store is purged.
+    pub fn purge_after(&self) -> Option<DateTime<Utc>> {
+        self.deleted_timestamp.map(|t| t + chrono::Duration::days(PENDING_DELETION_DAYS))
     }
 
     /// Whether `key` names this EDS: its id, name, or ARN (ids and ARNs case-insensitively).

@@ -8,24 +8,27 @@
 //! ```
 
 pub mod catalog;
+pub mod lifecycle;
+pub mod maintain;
+pub mod selectors;
 pub mod table;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::Utc;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use url::Url;
 
 pub use catalog::{Catalog, EdsId, EdsRecord, EdsStatus};
+pub use lifecycle::EdsSettings;
 
 /// Name of the EDS that `ingest` uses when none is given.
 pub const DEFAULT_EDS_NAME: &str = "default";
 const CATALOG_FILE: &str = "catalog.json";
-const CATALOG_FORMAT_VERSION: u32 = 1;
+pub(crate) const CATALOG_FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -132,7 +135,7 @@ impl Store {
         format!("{}/{CATALOG_FILE}", self.display().trim_end_matches('/'))
     }
 
-    async fn save_catalog(&self, catalog: &Catalog) -> Result<(), StoreError> {
+    pub(crate) async fn save_catalog(&self, catalog: &Catalog) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(catalog)?;
         // Local puts are staged and renamed, so readers never see a half-written catalog.
         self.objects.put(&ObjectPath::from(CATALOG_FILE), PutPayload::from(bytes)).await?;
@@ -171,22 +174,9 @@ impl Store {
         Ok(Some(file))
     }
 
-    /// Creates an EDS and its (empty) Delta table.
+    /// Creates an EDS with default settings and its (empty) Delta table.
     pub async fn create_eds(&self, name: &str) -> Result<EdsRecord, StoreError> {
-        catalog::validate_name(name).map_err(StoreError::Invalid)?;
-        // Catalog changes are read-modify-write: one process at a time.
-        let _lock = self.lock("catalog", || {}).await?;
-        let mut cat = self.catalog().await?;
-        if cat.event_data_stores.iter().any(|e| e.name == name) {
-            return Err(StoreError::NameTaken(name.to_string()));
-        }
-        let rec = EdsRecord::new(name, Utc::now());
-        // The table first: a catalog entry never points at a missing table.
-        table::create(self, &rec).await?;
-        cat.format_version = CATALOG_FORMAT_VERSION;
-        cat.event_data_stores.push(rec.clone());
-        self.save_catalog(&cat).await?;
-        Ok(rec)
+        self.create_eds_with(name, &EdsSettings::default()).await
     }
 
     /// Resolves `key`, or creates the default EDS when no key is given.

@@ -62,6 +62,9 @@ pub struct TableFigures {
     /// Earliest and latest event day held.
     pub first_day: Option<String>,
     pub last_day: Option<String>,
+    /// Earliest and latest `eventTime` held, from the files' statistics (no data is read).
+    pub first_event: Option<String>,
+    pub last_event: Option<String>,
 }
 
 pub fn figures(table: &DeltaTable) -> Result<TableFigures, StoreError> {
@@ -72,6 +75,14 @@ pub fn figures(table: &DeltaTable) -> Result<TableFigures, StoreError> {
         f.file_count += 1;
         f.size_bytes += file.size().max(0) as u64;
         f.event_count += file.num_records().unwrap_or(0) as u64;
+        if let Some((lo, hi)) = file.stats().as_deref().and_then(eventtime_range) {
+            if f.first_event.as_ref().is_none_or(|d| &lo < d) {
+                f.first_event = Some(lo);
+            }
+            if f.last_event.as_ref().is_none_or(|d| &hi > d) {
+                f.last_event = Some(hi);
+            }
+        }
         if let Some(Some(day)) = file.partition_values_map().get(part).cloned() {
             if f.first_day.as_ref().is_none_or(|d| &day < d) {
                 f.first_day = Some(day.clone());
@@ -82,6 +93,13 @@ pub fn figures(table: &DeltaTable) -> Result<TableFigures, StoreError> {
         }
     }
     Ok(f)
+}
+
+/// `eventtime`'s min and max in a file's Delta statistics (ISO-8601 text, which sorts as time).
+fn eventtime_range(stats: &str) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(stats).ok()?;
+    let get = |k: &str| v.get(k)?.get("eventtime")?.as_str().map(str::to_string);
+    Some((get("minValues")?, get("maxValues")?))
 }
 
 /// What an ingest commit records in its `commitInfo`.

@@ -1,0 +1,260 @@
+//! `traillake eds …`: event data store management with AWS CLI-like options. Every command
+//! takes an id, name or ARN, and `--format json`.
+
+use clap::{ArgGroup, Args, Subcommand};
+
+use super::{print_json, CliError, InfoFormat};
+use crate::ingest;
+use crate::store::maintain::{self, MaintainOptions};
+use crate::store::selectors;
+use crate::store::{table, EdsRecord, EdsSettings, Store};
+
+#[derive(Debug, Subcommand)]
+pub enum EdsCommand {
+    /// Create an event data store; prints its id.
+    Create {
+        name: String,
+        #[command(flatten)]
+        settings: SettingArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+    /// Change a store's name, retention, selectors or termination protection.
+    Update {
+        eds: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        settings: SettingArgs,
+        /// Remove the advanced event selectors (keep every event).
+        #[arg(long, conflicts_with = "advanced_event_selectors")]
+        clear_advanced_event_selectors: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+    /// Move a store to PENDING_DELETION: not queryable, not ingestible, restorable for 7 days,
+    /// then purged by `eds maintain`. Refused while termination protection is on.
+    Delete {
+        eds: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+    /// Bring a PENDING_DELETION store back (ENABLED, data intact).
+    Restore {
+        eds: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+    /// Refuse ingest into a store (it stays queryable).
+    StopIngestion {
+        eds: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+    /// Accept ingest again after stop-ingestion.
+    StartIngestion {
+        eds: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+    /// List event data stores.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+    /// Show one event data store (by id, name or ARN).
+    Describe {
+        eds: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+    /// Delete events past retention, compact small files, vacuum unused ones, purge stores
+    /// whose 7 days of PENDING_DELETION are over. Safe while queries run.
+    Maintain {
+        /// One store (default: all).
+        eds: Option<String>,
+        /// Keep files removed from a table less than this many hours ago (for running queries).
+        #[arg(long, default_value_t = 1)]
+        vacuum_retain_hours: i64,
+        /// Judge retention and deletion windows as of this time (RFC 3339), for what-if runs.
+        #[arg(long, hide = true)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, value_enum, default_value_t)]
+        format: InfoFormat,
+    },
+}
+
+/// Settings shared by create and update, spelled as the AWS CLI spells them.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("protection").args(["termination_protection_enabled", "no_termination_protection_enabled"])))]
+pub struct SettingArgs {
+    /// Days events are kept, judged by eventTime: 7 to 3653 (default 366).
+    #[arg(long)]
+    pub retention_period: Option<u32>,
+    /// AWS-shaped selectors: JSON text, or file://PATH.
+    #[arg(long, value_name = "JSON|file://PATH")]
+    pub advanced_event_selectors: Option<String>,
+    #[arg(long)]
+    pub termination_protection_enabled: bool,
+    /// Termination protection is on by default; this turns it off.
+    #[arg(long)]
+    pub no_termination_protection_enabled: bool,
+}
+
+impl SettingArgs {
+    fn settings(&self) -> Result<EdsSettings, CliError> {
+        let advanced_event_selectors = match &self.advanced_event_selectors {
+            None => None,
+            Some(arg) => {
+                let text = match arg.strip_prefix("file://") {
+                    Some(path) => std::fs::read_to_string(path)
+                        .map_err(|e| CliError::Usage(format!("cannot read selectors from {path}: {e}")))?,
+                    None => arg.clone(),
+                };
+                Some(Some(selectors::parse(&text).map_err(|e| CliError::Usage(e.to_string()))?))
+            }
+        };
+        let termination_protection_enabled =
+            match (self.termination_protection_enabled, self.no_termination_protection_enabled) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+        Ok(EdsSettings {
+            name: None,
+            retention_period: self.retention_period,
+            advanced_event_selectors,
+            termination_protection_enabled,
+        })
+    }
+}
+
+pub async fn run(store: &Store, cmd: EdsCommand) -> Result<i32, CliError> {
+    match cmd {
+        EdsCommand::Create { name, settings, format } => {
+            let rec = store.create_eds_with(&name, &settings.settings()?).await?;
+            match format {
+                InfoFormat::Table => println!("{}", rec.id),
+                InfoFormat::Json => print_json(&rec)?,
+            }
+        }
+        EdsCommand::Update { eds, name, settings, clear_advanced_event_selectors, format } => {
+            let mut s = settings.settings()?;
+            s.name = name;
+            if clear_advanced_event_selectors {
+                s.advanced_event_selectors = Some(None);
+            }
+            let rec = store.update_eds(&eds, &s).await?;
+            show(store, &rec, format).await?;
+        }
+        EdsCommand::Delete { eds, format } => {
+            let rec = store.delete_eds(&eds, chrono::Utc::now()).await?;
+            if format == InfoFormat::Table {
+                if let Some(t) = rec.purge_after() {
+                    eprintln!(
+                        "{} is PENDING_DELETION: restorable with `traillake eds restore {}` until {}",
+                        rec.name,
+                        rec.name,
+                        t.format("%Y-%m-%d %H:%M UTC")
+                    );
+                }
+            }
+            show(store, &rec, format).await?;
+        }
+        EdsCommand::Restore { eds, format } => show(store, &store.restore_eds(&eds).await?, format).await?,
+        EdsCommand::StopIngestion { eds, format } => show(store, &store.stop_ingestion(&eds).await?, format).await?,
+        EdsCommand::StartIngestion { eds, format } => show(store, &store.start_ingestion(&eds).await?, format).await?,
+        EdsCommand::List { format } => {
+            let cat = store.catalog().await?;
+            match format {
+                InfoFormat::Json => print_json(&cat.event_data_stores)?,
+                InfoFormat::Table => {
+                    println!("{:<36}  {:<24}  {:<18}  {:>9}  CREATED", "ID", "NAME", "STATUS", "RETENTION");
+                    for e in &cat.event_data_stores {
+                        println!(
+                            "{:<36}  {:<24}  {:<18}  {:>4} days  {}",
+                            e.id,
+                            e.name,
+                            e.status,
+                            e.retention_period,
+                            e.created_timestamp.format("%Y-%m-%d %H:%M:%S")
+                        );
+                    }
+                }
+            }
+        }
+        EdsCommand::Describe { eds, format } => show(store, &store.resolve(&eds).await?, format).await?,
+        EdsCommand::Maintain { eds, vacuum_retain_hours, now, format } => {
+            let opts = MaintainOptions {
+                now: now.unwrap_or_else(chrono::Utc::now),
+                vacuum_retain: chrono::Duration::hours(vacuum_retain_hours.max(0)),
+                ..Default::default()
+            };
+            let reports = maintain::maintain(store, eds.as_deref(), &opts).await?;
+            match format {
+                InfoFormat::Json => print_json(&reports)?,
+                InfoFormat::Table => {
+                    for r in &reports {
+                        eprintln!("{}", r.summary());
+                    }
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// A store's settings and figures (figures from the Delta log; a store pending deletion has
+/// them too, since its data is kept until the purge).
+async fn show(store: &Store, rec: &EdsRecord, format: InfoFormat) -> Result<(), CliError> {
+    let t = table::open(store, rec).await?;
+    let fig = table::figures(&t)?;
+    match format {
+        InfoFormat::Json => {
+            let mut v = serde_json::to_value(rec).map_err(|e| CliError::Internal(e.to_string()))?;
+            let f = serde_json::to_value(&fig).map_err(|e| CliError::Internal(e.to_string()))?;
+            if let (Some(o), Some(fo)) = (v.as_object_mut(), f.as_object()) {
+                o.extend(fo.clone());
+            }
+            print_json(&v)
+        }
+        InfoFormat::Table => {
+            print_description(rec, &fig);
+            Ok(())
+        }
+    }
+}
+
+fn print_description(rec: &EdsRecord, fig: &table::TableFigures) {
+    let mut rows = vec![
+        ("Id", rec.id.to_string()),
+        ("Name", rec.name.clone()),
+        ("Arn", rec.arn.clone()),
+        ("Status", rec.status.to_string()),
+        ("Created", rec.created_timestamp.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        ("Updated", rec.updated_timestamp.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        ("RetentionPeriod", format!("{} days", rec.retention_period)),
+        ("TerminationProtection", rec.termination_protection_enabled.to_string()),
+        (
+            "AdvancedEventSelectors",
+            rec.advanced_event_selectors.as_ref().map_or("- (every event)".into(), |s| s.to_string()),
+        ),
+        ("Events", fig.event_count.to_string()),
+        ("Size", ingest::human_bytes(fig.size_bytes)),
+        ("Files", fig.file_count.to_string()),
+        (
+            "EventTimes",
+            match (&fig.first_event, &fig.last_event) {
+                (Some(a), Some(b)) => format!("{a} .. {b}"),
+                _ => "-".into(),
+            },
+        ),
+    ];
+    if let Some(t) = rec.purge_after() {
+        rows.push(("PurgedAfter", t.format("%Y-%m-%d %H:%M:%S UTC").to_string()));
+    }
+    for (k, v) in rows {
+        println!("{k:<22} {v}");
+    }
+}

@@ -1,0 +1,194 @@
+//! Event data store lifecycle as CloudTrail Lake has it: create with settings, update, stop and
+//! start ingestion, delete (PENDING_DELETION for 7 days, behind termination protection) and
+//! restore. Every change is a read-modify-write of the catalog under the catalog lock, so two
+//! commands changing it at once never lose an update.
+
+use chrono::{DateTime, Utc};
+
+use super::catalog::{self, Catalog, EdsRecord, EdsStatus, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
+use super::selectors;
+use super::{table, Store, StoreError, CATALOG_FORMAT_VERSION};
+
+/// Settings given to `create` or changed by `update`; `None` leaves a setting as it is (or at
+/// its default, on create).
+#[derive(Debug, Clone, Default)]
+pub struct EdsSettings {
+    pub name: Option<String>,
+    pub retention_period: Option<u32>,
+    /// `Some(None)` removes the selectors (every event is kept).
+    pub advanced_event_selectors: Option<Option<Vec<selectors::AdvancedEventSelector>>>,
+    pub termination_protection_enabled: Option<bool>,
+}
+
+impl EdsSettings {
+    fn apply(&self, rec: &mut EdsRecord, cat: &Catalog) -> Result<(), StoreError> {
+        if let Some(name) = &self.name {
+            catalog::validate_name(name).map_err(StoreError::Invalid)?;
+            if cat.event_data_stores.iter().any(|e| e.name == *name && e.id != rec.id) {
+                return Err(StoreError::NameTaken(name.clone()));
+            }
+            rec.name = name.clone();
+        }
+        if let Some(days) = self.retention_period {
+            if !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&days) {
+                return Err(StoreError::Invalid(format!(
+                    "retention period {days} days is out of range: {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS} days"
+                )));
+            }
+            rec.retention_period = days;
+        }
+        if let Some(sel) = &self.advanced_event_selectors {
+            rec.advanced_event_selectors = match sel {
+                None => None,
+                Some(s) => {
+                    selectors::validate(s).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                    Some(serde_json::to_value(s)?)
+                }
+            };
+        }
+        if let Some(p) = self.termination_protection_enabled {
+            rec.termination_protection_enabled = p;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Reads the catalog, lets `change` edit it, and saves it, all under the catalog lock.
+    pub(super) async fn change_catalog<T>(
+        &self,
+        change: impl FnOnce(&mut Catalog) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _lock = self.lock("catalog", || {}).await?;
+        let mut cat = self.catalog().await?;
+        let out = change(&mut cat)?;
+        cat.format_version = CATALOG_FORMAT_VERSION;
+        self.save_catalog(&cat).await?;
+        Ok(out)
+    }
+
+    /// Creates an event data store with `settings` and its (empty) Delta table.
+    pub async fn create_eds_with(&self, name: &str, settings: &EdsSettings) -> Result<EdsRecord, StoreError> {
+        catalog::validate_name(name).map_err(StoreError::Invalid)?;
+        let _lock = self.lock("catalog", || {}).await?;
+        let mut cat = self.catalog().await?;
+        if cat.event_data_stores.iter().any(|e| e.name == name) {
+            return Err(StoreError::NameTaken(name.to_string()));
+        }
+        let mut rec = EdsRecord::new(name, Utc::now());
+        settings.apply(&mut rec, &cat)?;
+        // The table first: a catalog entry never points at a missing table.
+        table::create(self, &rec).await?;
+        cat.format_version = CATALOG_FORMAT_VERSION;
+        cat.event_data_stores.push(rec.clone());
+        self.save_catalog(&cat).await?;
+        Ok(rec)
+    }
+
+    /// Changes the settings of an event data store (not one pending deletion).
+    pub async fn update_eds(&self, key: &str, settings: &EdsSettings) -> Result<EdsRecord, StoreError> {
+        self.change_record(key, |rec, cat| {
+            if rec.status == EdsStatus::PendingDeletion {
+                return Err(pending(rec));
+            }
+            settings.apply(rec, cat)
+        })
+        .await
+    }
+
+    /// ENABLED → STOPPED_INGESTION: still queryable, refuses ingest.
+    pub async fn stop_ingestion(&self, key: &str) -> Result<EdsRecord, StoreError> {
+        self.change_record(key, |rec, _| match rec.status {
+            EdsStatus::Enabled => {
+                rec.status = EdsStatus::StoppedIngestion;
+                Ok(())
+            }
+            other => Err(StoreError::Invalid(format!(
+                "event data store {} is {other}; only an ENABLED store can stop ingestion",
+                rec.name
+            ))),
+        })
+        .await
+    }
+
+    /// STOPPED_INGESTION → ENABLED.
+    pub async fn start_ingestion(&self, key: &str) -> Result<EdsRecord, StoreError> {
+        self.change_record(key, |rec, _| match rec.status {
+            EdsStatus::StoppedIngestion => {
+                rec.status = EdsStatus::Enabled;
+                Ok(())
+            }
+            other => Err(StoreError::Invalid(format!(
+                "event data store {} is {other}; only a STOPPED_INGESTION store can start ingestion",
+                rec.name
+            ))),
+        })
+        .await
+    }
+
+    /// → PENDING_DELETION for 7 days (data kept, not queryable, not ingestible), unless
+    /// termination protection is on.
+    pub async fn delete_eds(&self, key: &str, now: DateTime<Utc>) -> Result<EdsRecord, StoreError> {
+        self.change_record(key, |rec, _| {
+            if rec.status == EdsStatus::PendingDeletion {
+                return Err(pending(rec));
+            }
+            if rec.termination_protection_enabled {
+                return Err(StoreError::Invalid(format!(
+                    "event data store {} has termination protection enabled; turn it off first with \
+                     `traillake eds update {} --no-termination-protection-enabled`",
+                    rec.name, rec.name
+                )));
+            }
+            rec.status = EdsStatus::PendingDeletion;
+            rec.deleted_timestamp = Some(now);
+            Ok(())
+        })
+        .await
+    }
+
+    /// PENDING_DELETION → ENABLED, with its data as it was.
+    pub async fn restore_eds(&self, key: &str) -> Result<EdsRecord, StoreError> {
+        self.change_record(key, |rec, _| {
+            if rec.status != EdsStatus::PendingDeletion {
+                return Err(StoreError::Invalid(format!(
+                    "event data store {} is {}; only a PENDING_DELETION store can be restored",
+                    rec.name, rec.status
+                )));
+            }
+            rec.status = EdsStatus::Enabled;
+            rec.deleted_timestamp = None;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Applies `change` to the record `key` names; stamps the update time.
+    async fn change_record(
+        &self,
+        key: &str,
+        change: impl FnOnce(&mut EdsRecord, &Catalog) -> Result<(), StoreError>,
+    ) -> Result<EdsRecord, StoreError> {
+        self.change_catalog(|cat| {
+            let i = cat
+                .event_data_stores
+                .iter()
+                .position(|e| e.is_named(key))
+                .ok_or_else(|| StoreError::NotFound(key.to_string()))?;
+            let mut rec = cat.event_data_stores[i].clone();
+            change(&mut rec, cat)?;
+            rec.updated_timestamp = Utc::now();
+            cat.event_data_stores[i] = rec.clone();
+            Ok(rec)
+        })
+        .await
+    }
+}
+
+fn pending(rec: &EdsRecord) -> StoreError {
+    let until = rec.purge_after().map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
+    StoreError::Invalid(format!(
+        "event data store {} is PENDING_DELETION (purged after {until}); `traillake eds restore {}` brings it back",
+        rec.name, rec.name
+    ))
+}
