@@ -186,7 +186,15 @@ impl Store {
             None => match self.catalog().await?.find(DEFAULT_EDS_NAME) {
                 Some(rec) => Ok(rec.clone()),
                 // Another process may have created it meanwhile: that one is used.
-                None => match self.create_eds(DEFAULT_EDS_NAME).await {
+                // The implicit store keeps the longest retention CloudTrail allows, so that
+                // older trails can be investigated without setting anything up first.
+                None => match self
+                    .create_eds_with(
+                        DEFAULT_EDS_NAME,
+                        &EdsSettings { retention_period: Some(catalog::MAX_RETENTION_DAYS), ..Default::default() },
+                    )
+                    .await
+                {
                     Err(StoreError::NameTaken(_)) => self.resolve(DEFAULT_EDS_NAME).await,
                     other => other,
                 },
