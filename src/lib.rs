@@ -7,6 +7,7 @@ pub mod demo;
 pub mod engine;
 pub mod ingest;
 pub mod library;
+pub mod lookup;
 pub mod repl;
 pub mod s3;
 pub mod saved;

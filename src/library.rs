@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::saved::{SavedQuery, SavedQueryError};
 
+include!(concat!(env!("OUT_DIR"), "/builtin_queries.rs"));
+
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryError {
     #[error("cannot read the query library {path}: {source}")]
@@ -53,6 +55,24 @@ impl Library {
             lib.add(&p.display().to_string(), file_stem(&p), &text)?;
         }
         Ok(lib)
+    }
+
+    /// The investigations shipped in the binary (`queries/` of the source tree).
+    pub fn builtin() -> Result<Self, LibraryError> {
+        let mut lib = Self::default();
+        for (file, text) in BUILTIN_QUERIES {
+            let stem = file.strip_suffix(".sql").unwrap_or(file);
+            lib.add(&format!("queries/{file}"), stem, text)?;
+        }
+        Ok(lib)
+    }
+
+    /// `dir`'s queries when given, else the built-in ones.
+    pub fn open(dir: Option<&Path>) -> Result<Self, LibraryError> {
+        match dir {
+            Some(d) => Self::load(d),
+            None => Self::builtin(),
+        }
     }
 
     /// Adds one query file's text; `fallback_name` is used when its header names none.
@@ -118,6 +138,17 @@ mod tests {
             lib.add("c.sql", "x", "-- name: Root-Activity\nSELECT 3"),
             Err(LibraryError::Duplicate { .. })
         ));
+    }
+
+    #[test]
+    fn the_builtin_library_has_the_investigations() {
+        let lib = Library::builtin().expect("builtin queries parse");
+        assert!(lib.entries().len() >= 25, "{}", lib.entries().len());
+        for e in lib.entries() {
+            assert!(e.query.name.as_deref() == Some(e.name.as_str()), "{} names itself", e.origin);
+            assert!(e.query.description.len() > 40, "{} says what it detects and how to read it", e.name);
+            assert!(e.query.sql.contains("{{eds}}"), "{} reads the chosen store", e.name);
+        }
     }
 
     #[test]

@@ -25,6 +25,12 @@ fn tune_allocator() {
 
 fn main() {
     tune_allocator();
+    // `traillake … | head` should end quietly, as other Unix tools do, not panic on EPIPE.
+    // SAFETY: restoring the default disposition of one signal before any thread starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = Cli::parse();
     init_logging(args.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -30,6 +30,8 @@ pub struct Param {
     /// None: the caller must give a value.
     pub default: Option<String>,
     pub description: String,
+    /// Takes numbers only: its default is an unquoted number (`'10.'` quoted is text).
+    pub numeric: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -125,19 +127,19 @@ fn parse_param(v: &str) -> Result<Param, String> {
         return Err(format!("`-- param:` needs NAME DEFAULT description, got `{v}`"));
     }
     let rest = rest.trim_start();
-    let (default, description) = match rest.chars().next() {
+    let (default, description, numeric) = match rest.chars().next() {
         Some(q @ ('\'' | '"')) => {
             let body = &rest[1..];
             let end = body.find(q).ok_or_else(|| format!("unclosed quote in the default of `{name}`"))?;
-            (Some(body[..end].to_string()), body[end + 1..].trim())
+            (Some(body[..end].to_string()), body[end + 1..].trim(), false)
         }
         Some(_) => {
             let (d, desc) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            ((d != "-").then(|| d.to_string()), desc.trim())
+            ((d != "-").then(|| d.to_string()), desc.trim(), is_number(d))
         }
-        None => (None, ""),
+        None => (None, "", false),
     };
-    Ok(Param { name: name.to_string(), default, description: description.to_string() })
+    Ok(Param { name: name.to_string(), default, description: description.to_string(), numeric })
 }
 
 fn is_number(s: &str) -> bool {
@@ -150,8 +152,7 @@ fn is_number(s: &str) -> bool {
 
 /// A value as a SQL literal: numbers for numeric parameters, otherwise a quoted string.
 fn literal(p: &Param, v: &str) -> Result<String, SavedQueryError> {
-    let numeric = p.default.as_deref().is_some_and(|d| is_number(d) && !d.is_empty());
-    if numeric {
+    if p.numeric {
         if is_number(v) {
             return Ok(v.to_string());
         }
@@ -255,8 +256,14 @@ mod tests {
         assert_eq!(q.description, "Console logins without MFA.");
         assert_eq!(
             q.params[1],
-            Param { name: "user".into(), default: Some("alice smith".into()), description: "Who".into() }
+            Param {
+                name: "user".into(),
+                default: Some("alice smith".into()),
+                description: "Who".into(),
+                numeric: false
+            }
         );
+        assert!(q.params[0].numeric);
         assert_eq!(q.params[2].default, None);
     }
 
@@ -281,6 +288,9 @@ mod tests {
         assert!(q.render(&vals(&[]), None).is_err());
         let undeclared = SavedQuery::parse("f.sql", "SELECT {{u}}").expect("parse");
         assert!(undeclared.render(&vals(&[]), None).is_err());
+        // A quoted default that looks like a number is text.
+        let prefix = SavedQuery::parse("f.sql", "-- param: net '10.' x\nSELECT {{net}}").expect("parse");
+        assert_eq!(prefix.render(&vals(&[]), None).expect("render"), "-- param: net '10.' x\nSELECT '10.'");
         assert!(SavedQuery::parse("f.sql", "-- param: a 1 x\n-- param: A 2 y\nSELECT 1").is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! Results go to stdout, messages and errors to stderr.
 
 pub mod eds;
+pub mod investigate;
 pub mod output;
 
 use std::io::{self, Write};
@@ -54,13 +55,17 @@ Re-running over the same sources adds nothing; events already stored (same event
     /// Interactive SQL session: multi-line statements run at `;`, Tab completion of columns,
     /// functions, stores and map keys, Ctrl-C cancels a query, \? lists the commands.
     Repl(ReplArgs),
+    /// The investigation library: saved queries responders reach for first.
+    Queries(investigate::QueriesArgs),
+    /// CloudTrail Event history (LookupEvents) over an event data store.
+    Lookup(investigate::LookupArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ReplArgs {
-    /// Folder of saved investigations for \queries and \run.
-    #[arg(long, env = "TRAILLAKE_QUERIES", default_value = "queries")]
-    pub queries: PathBuf,
+    /// Folder of saved investigations for \queries and \run (default: the built-in library).
+    #[arg(long, env = "TRAILLAKE_QUERIES")]
+    pub queries: Option<PathBuf>,
     /// History file (default: $XDG_STATE_HOME/traillake/history, else ~/.local/state/traillake/history).
     #[arg(long, env = "TRAILLAKE_HISTORY")]
     pub history: Option<PathBuf>,
@@ -239,29 +244,42 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
             let store = Store::open(&cli.store)?;
             let sql = query_text(&store, &a).await?;
             let engine = Engine::open(&store).await?;
-            let stats = match &a.output {
-                Some(p) => {
-                    let f = std::fs::File::create(p)
-                        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", p.display())))?;
-                    let mut f = run_query(&engine, &sql, a.format, io::BufWriter::new(f)).await?;
-                    f.flush()?;
-                    f.0
-                }
-                None => {
-                    if a.format == Format::Parquet && std::io::IsTerminal::is_terminal(&io::stdout()) {
-                        return Err(CliError::Usage("Parquet is binary: write it to a file with -o PATH".into()));
-                    }
-                    let mut out = run_query(&engine, &sql, a.format, io::BufWriter::new(io::stdout())).await?;
-                    out.flush()?;
-                    out.0
-                }
-            };
-            if a.stats {
-                eprintln!("{}", stats.summary());
-            }
-            Ok(0)
+            emit(&engine, &sql, a.format, a.output.as_deref(), a.stats).await
         }
+        Command::Queries(a) => investigate::queries(&cli.store, a).await,
+        Command::Lookup(a) => investigate::lookup(&cli.store, a).await,
     }
+}
+
+/// Runs `sql` and writes its result to `output` (or stdout); `stats` prints the statistics.
+pub(crate) async fn emit(
+    engine: &Engine,
+    sql: &str,
+    format: Format,
+    output: Option<&std::path::Path>,
+    stats: bool,
+) -> Result<i32, CliError> {
+    let ran = match output {
+        Some(p) => {
+            let f =
+                std::fs::File::create(p).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", p.display())))?;
+            let mut f = run_query(engine, sql, format, io::BufWriter::new(f)).await?;
+            f.flush()?;
+            f.0
+        }
+        None => {
+            if format == Format::Parquet && std::io::IsTerminal::is_terminal(&io::stdout()) {
+                return Err(CliError::Usage("Parquet is binary: write it to a file with -o PATH".into()));
+            }
+            let mut out = run_query(engine, sql, format, io::BufWriter::new(io::stdout())).await?;
+            out.flush()?;
+            out.0
+        }
+    };
+    if stats {
+        eprintln!("{}", ran.summary());
+    }
+    Ok(0)
 }
 
 /// The SQL to run: the argument or the file, placeholders substituted.
@@ -348,7 +366,14 @@ async fn run_demo(store_spec: &str, a: DemoArgs) -> Result<i32, CliError> {
     eprintln!("    {} trail files, {} gzip", g.files, ingest::human_bytes(g.gzip_bytes));
     let eds = match store.resolve("demo").await {
         Ok(r) => r,
-        Err(StoreError::NotFound(_)) => store.create_eds("demo").await?,
+        // The sample trail's dates are fixed: the longest retention keeps it queryable for years.
+        Err(StoreError::NotFound(_)) => {
+            let keep = crate::store::EdsSettings {
+                retention_period: Some(crate::store::catalog::MAX_RETENTION_DAYS),
+                ..Default::default()
+            };
+            store.create_eds_with("demo", &keep).await?
+        }
         Err(e) => return Err(e.into()),
     };
     eprintln!("2/3 ingesting into event data store \"demo\" ({})", eds.id);
@@ -356,19 +381,24 @@ async fn run_demo(store_spec: &str, a: DemoArgs) -> Result<i32, CliError> {
     let report =
         ingest::ingest(&store, Some("demo"), &sources, IngestOptions { progress: true, ..Default::default() }).await?;
     eprintln!("{}", report.summary());
-    eprintln!("3/3 investigating (CloudTrail Lake SQL, FROM the store's bare id as Lake writes it)\n");
+    eprintln!("3/3 a guided tour of the planted incident, with saved investigations (`traillake queries list`)\n");
     let engine = Engine::open(&store).await?;
+    let library = crate::library::Library::builtin().map_err(|e| CliError::Internal(e.to_string()))?;
     let mut out = io::stdout();
-    for (title, why, sql) in demo::INVESTIGATIONS {
-        let sql = sql.replace("{eds}", &eds.id.to_string());
-        writeln!(out, "== {title}\n   {why}\n   {sql}\n")?;
+    let eds_id = eds.id.to_string();
+    for (i, (name, story)) in demo::TOUR.iter().enumerate() {
+        let entry = library.get(name).map_err(|e| CliError::Internal(e.to_string()))?;
+        let sql =
+            entry.query.render(&Default::default(), Some(&eds_id)).map_err(|e| CliError::Internal(e.to_string()))?;
+        writeln!(out, "== {}. {story}\n   traillake --store {store_spec} queries run {name}\n", i + 1)?;
         out = run_query(&engine, &sql, Format::Table, out).await?.1;
         writeln!(out)?;
     }
     writeln!(
         out,
-        "Try your own: traillake --store {store_spec} query \"SELECT eventName, count(*) FROM {} GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"",
-        eds.id
+        "Next: `traillake --store {store_spec} queries list` ({} investigations), `traillake --store {store_spec} repl`,\n\
+         or `traillake --store {store_spec} lookup --lookup-attributes AttributeKey=Username,AttributeValue=mallory --start-time 2026-11-01`.",
+        library.entries().len()
     )?;
     Ok(0)
 }

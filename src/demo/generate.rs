@@ -591,6 +591,231 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
     out.push(event(rng, t1 + Duration::minutes(5), &mallory, "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", "us-east-1",
         json!({"groupId": "sg-0abc1234def567890", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
         json!({"_return": true}), false, true));
+    // Password guessing before the successful sign-in.
+    for i in 0..6 {
+        let mut e = console_login(rng, t0 - Duration::minutes(6) + Duration::seconds(i * 40), &mallory, false);
+        e["userIdentity"]["accessKeyId"] = Value::Null;
+        e["errorMessage"] = json!("Failed authentication");
+        e["responseElements"] = json!({"ConsoleLogin": "Failure"});
+        out.push(e);
+    }
+    // Discovery and collection: secrets and decrypted parameters.
+    for (i, secret) in ["prod/db-password", "prod/stripe-api-key", "prod/jwt-signing-key"].iter().enumerate() {
+        let mut e = event(
+            rng,
+            t1 + Duration::minutes(8) + Duration::seconds(i as i64 * 5),
+            &mallory,
+            "secretsmanager.amazonaws.com",
+            "GetSecretValue",
+            "us-east-1",
+            json!({"secretId": secret}),
+            Value::Null,
+            true,
+            true,
+        );
+        e["resources"] = json!([{"accountId": PROD_ACCOUNT, "type": "AWS::SecretsManager::Secret",
+            "ARN": format!("arn:aws:secretsmanager:us-east-1:{PROD_ACCOUNT}:secret:{secret}-AbCdEf")}]);
+        out.push(e);
+    }
+    out.push(event(
+        rng,
+        t1 + Duration::minutes(9),
+        &mallory,
+        "ssm.amazonaws.com",
+        "GetParameter",
+        "us-east-1",
+        json!({"name": "/app/prod/db-password", "withDecryption": true}),
+        Value::Null,
+        true,
+        true,
+    ));
+    // Defence evasion beyond CloudTrail: detection and recording turned off.
+    out.push(event(
+        rng,
+        t1 + Duration::minutes(4),
+        &mallory,
+        "guardduty.amazonaws.com",
+        "DeleteDetector",
+        "us-east-1",
+        json!({"detectorId": "12abc34d567e8fa901bc2d34eexample"}),
+        Value::Null,
+        false,
+        true,
+    ));
+    out.push(event(
+        rng,
+        t1 + Duration::minutes(4) + Duration::seconds(30),
+        &mallory,
+        "config.amazonaws.com",
+        "StopConfigurationRecorder",
+        "us-east-1",
+        json!({"configurationRecorderName": "default"}),
+        Value::Null,
+        false,
+        true,
+    ));
+    out.push(event(
+        rng,
+        t1 + Duration::minutes(4) + Duration::seconds(50),
+        &mallory,
+        "securityhub.amazonaws.com",
+        "DisableSecurityHub",
+        "us-east-1",
+        json!({}),
+        Value::Null,
+        false,
+        true,
+    ));
+    // The customer bucket made readable from anywhere.
+    let bucket_res =
+        json!([{"accountId": PROD_ACCOUNT, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{EXFIL_BUCKET}")}]);
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{EXFIL_BUCKET}/*"}}]}}"#
+    );
+    for (i, (name, req)) in [
+        ("DeleteBucketPublicAccessBlock", json!({"bucketName": EXFIL_BUCKET, "publicAccessBlock": ""})),
+        ("PutBucketPolicy", json!({"bucketName": EXFIL_BUCKET, "bucketPolicy": policy})),
+        ("PutBucketAcl", json!({"bucketName": EXFIL_BUCKET, "x-amz-acl": ["public-read"]})),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut e = event(
+            rng,
+            t1 + Duration::minutes(15) + Duration::seconds(i as i64 * 10),
+            &mallory,
+            "s3.amazonaws.com",
+            name,
+            "us-east-1",
+            req,
+            Value::Null,
+            false,
+            true,
+        );
+        e["resources"] = bucket_res.clone();
+        out.push(e);
+    }
+    // Persistence through trust: a role anyone in another account can assume; MFA removed.
+    out.push(event(rng, t1 + Duration::minutes(6), &mallory, "iam.amazonaws.com", "UpdateAssumeRolePolicy", "us-east-1",
+        json!({"roleName": "app-backend", "policyDocument": r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}]}"#}),
+        Value::Null, false, true));
+    out.push(event(
+        rng,
+        t1 + Duration::minutes(7),
+        &mallory,
+        "iam.amazonaws.com",
+        "DeactivateMFADevice",
+        "us-east-1",
+        json!({"userName": "alice", "serialNumber": format!("arn:aws:iam::{PROD_ACCOUNT}:mfa/alice")}),
+        Value::Null,
+        false,
+        true,
+    ));
+    // An SSM shell on a production instance.
+    let mut e = event(
+        rng,
+        t1 + Duration::minutes(25),
+        &mallory,
+        "ssm.amazonaws.com",
+        "StartSession",
+        "us-east-1",
+        json!({"target": "i-0a1b2c3d4e5f60718"}),
+        json!({"sessionId": "mallory-0a1b2c3d4e5f6", "streamUrl": "wss://ssmmessages.us-east-1.amazonaws.com/v1/data-channel/mallory-0a1b2c3d4e5f6"}),
+        false,
+        true,
+    );
+    e["resources"] = json!([{"accountId": PROD_ACCOUNT, "type": "AWS::EC2::Instance", "ARN": format!("arn:aws:ec2:us-east-1:{PROD_ACCOUNT}:instance/i-0a1b2c3d4e5f60718")}]);
+    out.push(e);
+    // A key scheduled for deletion: ransom by destroying the means to decrypt.
+    let key_arn = format!("arn:aws:kms:us-east-1:{PROD_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab");
+    for (i, name) in ["DisableKey", "ScheduleKeyDeletion"].iter().enumerate() {
+        let req = if *name == "ScheduleKeyDeletion" {
+            json!({"keyId": key_arn, "pendingWindowInDays": 7})
+        } else {
+            json!({"keyId": key_arn})
+        };
+        let mut e = event(
+            rng,
+            t1 + Duration::minutes(30) + Duration::seconds(i as i64 * 20),
+            &mallory,
+            "kms.amazonaws.com",
+            name,
+            "us-east-1",
+            req,
+            Value::Null,
+            false,
+            true,
+        );
+        e["resources"] = json!([{"accountId": PROD_ACCOUNT, "type": "AWS::KMS::Key", "ARN": key_arn}]);
+        out.push(e);
+    }
+    out.push(event(
+        rng,
+        t1 + Duration::minutes(32),
+        &mallory,
+        "s3.amazonaws.com",
+        "DeleteBucket",
+        "us-east-1",
+        json!({"bucketName": "prod-logs-archive", "Host": "prod-logs-archive.s3.us-east-1.amazonaws.com"}),
+        Value::Null,
+        false,
+        true,
+    ));
+    // Lateral movement: into the dev account, then GPU instances in a Region never used before.
+    let pivot_time = t1 + Duration::minutes(40);
+    let mut e = event(
+        rng,
+        pivot_time,
+        &mallory,
+        "sts.amazonaws.com",
+        "AssumeRole",
+        "us-east-1",
+        json!({"roleArn": format!("arn:aws:iam::{DEV_ACCOUNT}:role/OrganizationAccountAccessRole"), "roleSessionName": "mallory-pivot"}),
+        json!({"assumedRoleUser": {"arn": format!("arn:aws:sts::{DEV_ACCOUNT}:assumed-role/OrganizationAccountAccessRole/mallory-pivot")}}),
+        false,
+        true,
+    );
+    e["recipientAccountId"] = json!(DEV_ACCOUNT);
+    e["resources"] = json!([{"accountId": DEV_ACCOUNT, "type": "AWS::IAM::Role", "ARN": format!("arn:aws:iam::{DEV_ACCOUNT}:role/OrganizationAccountAccessRole")}]);
+    out.push(e);
+    let pivot = assumed_role(
+        rng,
+        DEV_ACCOUNT,
+        "OrganizationAccountAccessRole",
+        "mallory-pivot",
+        ATTACKER_IP,
+        AGENTS[0],
+        pivot_time,
+        false,
+    );
+    out.push(event(
+        rng,
+        pivot_time + Duration::minutes(1),
+        &pivot,
+        "ec2.amazonaws.com",
+        "DescribeRegions",
+        "ap-southeast-1",
+        json!({"regionSet": {}}),
+        Value::Null,
+        true,
+        true,
+    ));
+    for i in 0..3 {
+        let mut e = event(
+            rng,
+            pivot_time + Duration::minutes(2) + Duration::seconds(i * 15),
+            &pivot,
+            "ec2.amazonaws.com",
+            "RunInstances",
+            "ap-southeast-1",
+            json!({"instanceType": "p4d.24xlarge", "instancesSet": {"items": [{"imageId": "ami-0c55b159cbfafe1f0", "minCount": 4, "maxCount": 4}]}}),
+            json!({"instancesSet": {"items": [{"instanceId": format!("i-0pivot{i:011}"), "instanceType": "p4d.24xlarge"}]}}),
+            false,
+            true,
+        );
+        e["resources"] = json!([{"accountId": DEV_ACCOUNT, "type": "AWS::EC2::Instance", "ARN": format!("arn:aws:ec2:ap-southeast-1:{DEV_ACCOUNT}:instance/i-0pivot{i:011}")}]);
+        out.push(e);
+    }
     // 7. Exfiltration: the new key reads the customer bucket from the attacker's address.
     let mut backup = iam_user(rng, PROD_ACCOUNT, "backup-svc", ATTACKER_IP, AGENTS[2]);
     backup.identity["accessKeyId"] = json!("AKIAEXAMPLEBACKUPKEY");

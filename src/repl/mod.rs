@@ -34,8 +34,8 @@ const TABLE_MAX_ROWS: usize = 1000;
 const TABLE_MAX_CELL: usize = 60;
 
 pub struct ReplOptions {
-    /// The investigation library for `\queries` and `\run`.
-    pub queries_dir: PathBuf,
+    /// The investigation library for `\queries` and `\run` (default: the built-in one).
+    pub queries_dir: Option<PathBuf>,
     /// History file; default `$XDG_STATE_HOME/traillake/history`.
     pub history: Option<PathBuf>,
 }
@@ -44,7 +44,7 @@ pub struct ReplOptions {
 pub async fn run(store: &Store, opts: ReplOptions) -> Result<i32, CliError> {
     let engine = Engine::open(store).await?;
     let default_eds = crate::cli::default_eds(store).await?;
-    let library = Library::load(&opts.queries_dir).map_err(|e| CliError::Usage(e.to_string()))?;
+    let library = Library::open(opts.queries_dir.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
     let config = Config::builder()
         .max_history_size(10_000)
         .map_err(|e| CliError::Internal(e.to_string()))?
@@ -147,7 +147,7 @@ struct Session<'s> {
     engine: Engine,
     default_eds: Option<EdsRecord>,
     library: Library,
-    queries_dir: PathBuf,
+    queries_dir: Option<PathBuf>,
     timing: bool,
     stats: bool,
     format: Format,
@@ -193,7 +193,7 @@ impl Session<'_> {
     async fn refresh(&mut self) -> Result<(), CliError> {
         self.engine = Engine::open(self.store).await?;
         self.default_eds = crate::cli::default_eds(self.store).await?;
-        self.library = Library::load(&self.queries_dir).map_err(|e| CliError::Usage(e.to_string()))?;
+        self.library = Library::open(self.queries_dir.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
         Ok(())
     }
 
@@ -323,7 +323,9 @@ impl Session<'_> {
             }
             Meta::Queries => {
                 if self.library.is_empty() {
-                    eprintln!("no saved queries in {}", self.queries_dir.display());
+                    let dir =
+                        self.queries_dir.as_ref().map_or("the built-in library".into(), |d| d.display().to_string());
+                    eprintln!("no saved queries in {dir}");
                 }
                 for e in self.library.entries() {
                     let params: Vec<String> = e

@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod crash;
 mod formats;
+mod investigations;
 mod lifecycle;
 mod query;
 mod real_data;
