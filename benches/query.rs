@@ -27,55 +27,55 @@ const QUERIES: [(&str, &str, &str, &str); 10] = [
         "by eventName",
         "SELECT eventName, count(*) AS n FROM {eds} GROUP BY 1 ORDER BY 2 DESC",
         "SELECT eventname, count(*) AS n FROM eds GROUP BY 1 ORDER BY 2 DESC",
-        "SELECT e->>'eventName', count(*) AS n FROM raw GROUP BY 1 ORDER BY 2 DESC",
+        "SELECT (e->>'eventName'), count(*) AS n FROM raw GROUP BY 1 ORDER BY 2 DESC",
     ),
     (
         "one day by eventName",
         "SELECT eventName, count(*) AS n FROM {eds} WHERE eventTime >= '2026-11-10 00:00:00' AND eventTime < '2026-11-11 00:00:00' GROUP BY 1 ORDER BY 2 DESC",
         "SELECT eventname, count(*) AS n FROM eds WHERE eventtime >= TIMESTAMPTZ '2026-11-10 00:00:00+00' AND eventtime < TIMESTAMPTZ '2026-11-11 00:00:00+00' GROUP BY 1 ORDER BY 2 DESC",
-        "SELECT e->>'eventName', count(*) AS n FROM raw WHERE e->>'eventTime' >= '2026-11-10' AND e->>'eventTime' < '2026-11-11' GROUP BY 1 ORDER BY 2 DESC",
+        "SELECT (e->>'eventName'), count(*) AS n FROM raw WHERE (e->>'eventTime') >= '2026-11-10' AND (e->>'eventTime') < '2026-11-11' GROUP BY 1 ORDER BY 2 DESC",
     ),
     (
         "one access key",
         "SELECT eventTime, eventName, sourceIPAddress FROM {eds} WHERE userIdentity.accessKeyId = '{key}' ORDER BY eventTime",
         "SELECT eventtime, eventname, sourceipaddress FROM eds WHERE useridentity.accesskeyid = '{key}' ORDER BY eventtime",
-        "SELECT e->>'eventTime', e->>'eventName', e->>'sourceIPAddress' FROM raw WHERE e->'userIdentity'->>'accessKeyId' = '{key}' ORDER BY 1",
+        "SELECT (e->>'eventTime'), (e->>'eventName'), (e->>'sourceIPAddress') FROM raw WHERE (e->'userIdentity'->>'accessKeyId') = '{key}' ORDER BY 1",
     ),
     (
         "one eventID",
         "SELECT * FROM {eds} WHERE eventID = '{eventid}'",
         "SELECT * FROM eds WHERE eventid = '{eventid}'",
-        "SELECT e FROM raw WHERE e->>'eventID' = '{eventid}'",
+        "SELECT e FROM raw WHERE (e->>'eventID') = '{eventid}'",
     ),
     (
         "errors by principal",
         "SELECT userIdentity.arn, errorCode, count(*) AS n FROM {eds} WHERE errorCode IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 20",
         "SELECT useridentity.arn, errorcode, count(*) AS n FROM eds WHERE errorcode IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 20",
-        "SELECT e->'userIdentity'->>'arn' AS arn, e->>'errorCode' AS c, count(*) AS n FROM raw WHERE e->>'errorCode' IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 20",
+        "SELECT (e->'userIdentity'->>'arn') AS arn, (e->>'errorCode') AS c, count(*) AS n FROM raw WHERE (e->>'errorCode') IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 20",
     ),
     (
         "S3 buckets",
         "SELECT element_at(requestParameters, 'bucketName') AS bucket, count(*) AS n FROM {eds} WHERE eventSource = 's3.amazonaws.com' GROUP BY 1 ORDER BY 2 DESC",
         "SELECT requestparameters['bucketName'] AS bucket, count(*) AS n FROM eds WHERE eventsource = 's3.amazonaws.com' GROUP BY 1 ORDER BY 2 DESC",
-        "SELECT e->'requestParameters'->>'bucketName' AS bucket, count(*) AS n FROM raw WHERE e->>'eventSource' = 's3.amazonaws.com' GROUP BY 1 ORDER BY 2 DESC",
+        "SELECT (e->'requestParameters'->>'bucketName') AS bucket, count(*) AS n FROM raw WHERE (e->>'eventSource') = 's3.amazonaws.com' GROUP BY 1 ORDER BY 2 DESC",
     ),
     (
         "distinct IPs per user",
         "SELECT userIdentity.arn, count(DISTINCT sourceIPAddress) AS ips FROM {eds} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
         "SELECT useridentity.arn, count(DISTINCT sourceipaddress) AS ips FROM eds GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
-        "SELECT e->'userIdentity'->>'arn' AS arn, count(DISTINCT e->>'sourceIPAddress') AS ips FROM raw GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
+        "SELECT (e->'userIdentity'->>'arn') AS arn, count(DISTINCT (e->>'sourceIPAddress')) AS ips FROM raw GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
     ),
     (
         "hourly timeline of a week",
         "SELECT date_trunc('hour', eventTime) AS hour, count(*) AS n FROM {eds} WHERE eventTime >= '2026-11-08 00:00:00' AND eventTime < '2026-11-15 00:00:00' GROUP BY 1 ORDER BY 1",
         "SELECT date_trunc('hour', eventtime) AS hour, count(*) AS n FROM eds WHERE eventtime >= TIMESTAMPTZ '2026-11-08 00:00:00+00' AND eventtime < TIMESTAMPTZ '2026-11-15 00:00:00+00' GROUP BY 1 ORDER BY 1",
-        "SELECT substr(e->>'eventTime', 1, 13) AS hour, count(*) AS n FROM raw WHERE e->>'eventTime' >= '2026-11-08' AND e->>'eventTime' < '2026-11-15' GROUP BY 1 ORDER BY 1",
+        "SELECT substr(e->>'eventTime', 1, 13) AS hour, count(*) AS n FROM raw WHERE (e->>'eventTime') >= '2026-11-08' AND (e->>'eventTime') < '2026-11-15' GROUP BY 1 ORDER BY 1",
     ),
     (
         "console logins without MFA",
         "SELECT eventTime, userIdentity.arn, sourceIPAddress FROM {eds} WHERE eventName = 'ConsoleLogin' AND element_at(additionalEventData, 'MFAUsed') = 'No' ORDER BY eventTime",
         "SELECT eventtime, useridentity.arn, sourceipaddress FROM eds WHERE eventname = 'ConsoleLogin' AND additionaleventdata['MFAUsed'] = 'No' ORDER BY eventtime",
-        "SELECT e->>'eventTime', e->'userIdentity'->>'arn', e->>'sourceIPAddress' FROM raw WHERE e->>'eventName' = 'ConsoleLogin' AND e->'additionalEventData'->>'MFAUsed' = 'No' ORDER BY 1",
+        "SELECT (e->>'eventTime'), (e->'userIdentity'->>'arn'), (e->>'sourceIPAddress') FROM raw WHERE (e->>'eventName') = 'ConsoleLogin' AND (e->'additionalEventData'->>'MFAUsed') = 'No' ORDER BY 1",
     ),
 ];
 
@@ -196,6 +196,7 @@ import duckdb, json, sys, time  # TIMESTAMPTZ results need pytz (pip install pyt
 table, trail, raw, queries = sys.argv[1], sys.argv[2], sys.argv[3] == "1", json.loads(sys.stdin.read())
 con = duckdb.connect()
 con.execute("SET threads TO 2")
+con.execute("SET enable_progress_bar = false")
 con.execute(f"CREATE VIEW eds AS SELECT * FROM read_parquet('{table}/**/*.parquet', hive_partitioning = true)")
 con.execute(f"CREATE VIEW raw AS SELECT unnest(Records) AS e FROM read_json('{trail}/**/*.json.gz', columns = {{'Records': 'JSON[]'}}, maximum_object_size = 67108864)")
 out = []
@@ -229,7 +230,13 @@ print(json.dumps(out))
         println!("DuckDB comparison failed (pip install duckdb): {}", String::from_utf8_lossy(&out.stderr));
         return Vec::new();
     }
-    serde_json::from_slice::<Vec<(f64, usize, f64)>>(&out.stdout).unwrap_or_default()
+    match serde_json::from_slice::<Vec<(f64, usize, f64)>>(&out.stdout) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("DuckDB output unreadable ({e}): {}", String::from_utf8_lossy(&out.stdout));
+            Vec::new()
+        }
+    }
 }
 
 fn dir_bytes(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> u64 {
