@@ -102,7 +102,7 @@ pub fn context(line: &str, pos: usize) -> Context<'_> {
 fn map_key_context(before: &str) -> Option<Context<'_>> {
     // The cursor must be inside an open quote: the last `'` opens a literal.
     let quote = before.rfind('\'')?;
-    if before[..quote].matches('\'').count() % 2 != 0 {
+    if !before[..quote].matches('\'').count().is_multiple_of(2) {
         return None;
     }
     let prefix = &before[quote + 1..];

@@ -18,7 +18,7 @@ async fn real_captures_ingest_once_and_bad_file_is_quarantined() {
     let r = ingest_paths(&store, None, &[&real]).await;
 
     let cutoff = chrono::Utc::now() - chrono::Duration::days(3653);
-    assert!(cutoff.to_rfc3339() > "2015-06-17".to_string(), "the 2015 event is past retention");
+    assert!(cutoff.to_rfc3339().as_str() > "2015-06-17", "the 2015 event is past retention");
     assert!(r.expired >= 1, "{}", r.summary());
     assert_eq!(r.events_added as i64 + r.expired as i64, VALID_EVENTS, "{}", r.summary());
     let stored = r.events_added as i64;
