@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod demo;
 pub mod engine;
+pub mod flight;
 pub mod ingest;
 pub mod library;
 pub mod lookup;

@@ -32,7 +32,9 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let args = Cli::parse();
-    init_logging(args.verbose);
+    // A server logs every query (info) unless told otherwise.
+    let serving = matches!(args.command, cli::Command::Serve(_));
+    init_logging(args.verbose, serving);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -50,8 +52,9 @@ fn main() {
     std::process::exit(code);
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, serving: bool) {
     let default = match verbose {
+        0 if serving => "warn,traillake=info",
         0 => "warn",
         1 => "info,traillake=info",
         _ => "debug",
@@ -59,11 +62,15 @@ fn init_logging(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAILLAKE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .without_time()
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    // A server's log is read later: it needs the time of each line; one-shot commands do not.
+    if serving {
+        builder.init();
+    } else {
+        builder.without_time().init();
+    }
 }

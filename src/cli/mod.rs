@@ -4,6 +4,7 @@
 pub mod eds;
 pub mod investigate;
 pub mod output;
+pub mod serve;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -59,6 +60,8 @@ Re-running over the same sources adds nothing; events already stored (same event
     Queries(investigate::QueriesArgs),
     /// CloudTrail Event history (LookupEvents) over an event data store.
     Lookup(investigate::LookupArgs),
+    /// Arrow Flight SQL endpoint for BI tools and notebooks (JDBC, ADBC, Superset, Grafana).
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +251,7 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
         }
         Command::Queries(a) => investigate::queries(&cli.store, a).await,
         Command::Lookup(a) => investigate::lookup(&cli.store, a).await,
+        Command::Serve(a) => serve::serve(&cli.store, a).await,
     }
 }
 

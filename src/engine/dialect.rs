@@ -2,17 +2,26 @@
 //!
 //! Lake writes the event data store id bare and unquoted (`FROM 5e2676f8-9fce-46ef-8142-3e36a94e6691`),
 //! which no SQL tokenizer reads as one identifier; ARNs (`arn:aws:cloudtrail:…:eventdatastore/<id>`)
-//! likewise. Both become a quoted identifier here. String literals, quoted identifiers and
-//! comments are left untouched.
+//! likewise. Both become a quoted identifier here. Parameter markers `?` (JDBC/ADBC prepared
+//! statements) become `$1, $2, …`, the positional placeholders DataFusion binds. String
+//! literals, quoted identifiers and comments are left untouched.
 
-/// Rewrites bare EDS ids and ARNs into quoted (lowercase) ids.
-pub fn quote_bare_identifiers(sql: &str) -> String {
+/// Rewrites bare EDS ids and ARNs into quoted (lowercase) ids and numbers `?` markers.
+pub fn preprocess(sql: &str) -> String {
     let b = sql.as_bytes();
     let mut out = String::with_capacity(sql.len() + 16);
     let mut i = 0;
     let mut last = 0;
+    let mut markers = 0;
     while i < b.len() {
         match b[i] {
+            b'?' => {
+                markers += 1;
+                out.push_str(&sql[last..i]);
+                out.push_str(&format!("${markers}"));
+                i += 1;
+                last = i;
+            }
             b'\'' | b'"' | b'`' => {
                 let q = b[i];
                 i += 1;
@@ -121,18 +130,24 @@ mod tests {
     fn quotes_bare_ids_only_outside_literals() {
         let sql = "SELECT eventName FROM 5E2676F8-9fce-46ef-8142-3e36a94e6691 WHERE eventid = '5e2676f8-9fce-46ef-8142-3e36a94e6691' -- 5e2676f8-9fce-46ef-8142-3e36a94e6691\n";
         assert_eq!(
-            quote_bare_identifiers(sql),
+            preprocess(sql),
             "SELECT eventName FROM \"5e2676f8-9fce-46ef-8142-3e36a94e6691\" WHERE eventid = '5e2676f8-9fce-46ef-8142-3e36a94e6691' -- 5e2676f8-9fce-46ef-8142-3e36a94e6691\n"
         );
         let q = "SELECT 1 FROM \"5e2676f8-9fce-46ef-8142-3e36a94e6691\"";
-        assert_eq!(quote_bare_identifiers(q), q);
+        assert_eq!(preprocess(q), q);
     }
 
     #[test]
     fn quotes_arns_and_aliases() {
         let sql = "select * from arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/5e2676f8-9fce-46ef-8142-3e36a94e6691 as a";
-        assert_eq!(quote_bare_identifiers(sql), "select * from \"5e2676f8-9fce-46ef-8142-3e36a94e6691\" as a");
+        assert_eq!(preprocess(sql), "select * from \"5e2676f8-9fce-46ef-8142-3e36a94e6691\" as a");
         let u = "select * from 5e2676f8-9fce-46ef-8142-3e36a94e6691 a join 6e2676f8-9fce-46ef-8142-3e36a94e6691 b on a.x=b.x";
-        assert!(quote_bare_identifiers(u).contains("\"6e2676f8-9fce-46ef-8142-3e36a94e6691\" b"));
+        assert!(preprocess(u).contains("\"6e2676f8-9fce-46ef-8142-3e36a94e6691\" b"));
+    }
+
+    #[test]
+    fn numbers_parameter_markers_outside_literals() {
+        let sql = "SELECT '?' FROM t WHERE a = ? AND \"b?\" > ? -- ?\n";
+        assert_eq!(preprocess(sql), "SELECT '?' FROM t WHERE a = $1 AND \"b?\" > $2 -- ?\n");
     }
 }

@@ -8,15 +8,19 @@ pub mod lake_sql;
 pub mod stats;
 mod unnest;
 
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::col;
 use datafusion::physical_plan::ExecutionPlan;
@@ -109,6 +113,26 @@ impl Engine {
         Ok(Self { ctx, stores, tables, pending })
     }
 
+    /// Whether the snapshots still match the store: same queryable stores and no new commit to
+    /// any of them (a long-running server reopens when not).
+    pub async fn is_current(&self, store: &Store) -> Result<bool, EngineError> {
+        let catalog = store.catalog().await?;
+        let queryable: Vec<&EdsRecord> =
+            catalog.event_data_stores.iter().filter(|r| r.status != EdsStatus::PendingDeletion).collect();
+        if queryable.len() != self.stores.len()
+            || queryable.iter().zip(&self.stores).any(|(a, b)| a.id != b.id || a.name != b.name)
+        {
+            return Ok(false);
+        }
+        for t in &self.tables {
+            let latest = t.get_latest_version().await.map_err(StoreError::from)?;
+            if Some(latest) != t.version() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     pub fn event_data_stores(&self) -> &[EdsRecord] {
         &self.stores
     }
@@ -124,7 +148,7 @@ impl Engine {
 
     /// Plans a read-only query written in the Lake dialect (nothing runs until `execute`).
     pub async fn plan(&self, sql: &str) -> Result<LakeQuery, EngineError> {
-        let sql = dialect::quote_bare_identifiers(sql);
+        let sql = dialect::preprocess(sql);
         let mut statement = lake_sql::parse(&sql)?;
         // A per-query session: lambdas of this query are registered here and nowhere else.
         let mut state = self.ctx.state();
@@ -172,11 +196,67 @@ impl LakeQuery {
         Arc::new(self.df.schema().as_arrow().clone())
     }
 
+    /// The parameters the query expects (`$1`, `$2`, … or `?` markers), in order, each with the
+    /// type DataFusion inferred from where it is used (None when nothing constrains it).
+    pub fn parameter_types(&self) -> Result<Vec<Option<DataType>>, EngineError> {
+        let mut found = self.df.logical_plan().get_parameter_types()?;
+        let mut out = Vec::with_capacity(found.len());
+        for i in 1..=found.len() {
+            match found.remove(&format!("${i}")) {
+                Some(t) => out.push(t),
+                None => {
+                    return Err(EngineError::Sql(format!(
+                        "parameter ${i} is never used; number parameters $1, $2, … without gaps"
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Binds values to the parameters, in order. A value whose type differs from the inferred
+    /// one is cast to it (a client binding an int64 where an int32 is compared still works).
+    pub fn bind(self, values: Vec<ScalarValue>) -> Result<Self, EngineError> {
+        let types = self.parameter_types()?;
+        if types.len() != values.len() {
+            return Err(EngineError::Sql(format!(
+                "the query has {} parameter(s) but {} value(s) were bound",
+                types.len(),
+                values.len()
+            )));
+        }
+        let mut bound = Vec::with_capacity(values.len());
+        for (i, (v, t)) in values.into_iter().zip(types).enumerate() {
+            let v = match t {
+                Some(t) if v.data_type() != t => v
+                    .cast_to(&t)
+                    .map_err(|e| EngineError::Sql(format!("parameter ${} cannot be read as {t}: {e}", i + 1)))?,
+                _ => v,
+            };
+            bound.push(v);
+        }
+        Ok(LakeQuery { df: self.df.with_param_values(bound)? })
+    }
+
     /// Starts execution; batches stream as they are produced.
     pub async fn execute(self) -> Result<QueryStream, EngineError> {
+        self.execute_with(None).await
+    }
+
+    /// Starts execution with its own memory pool of `memory_limit` bytes: operators that can
+    /// spill do so, others fail with a "resources exhausted" error naming the limit, and no other
+    /// query is affected.
+    pub async fn execute_with(self, memory_limit: Option<usize>) -> Result<QueryStream, EngineError> {
         let started = Instant::now();
         let plan = self.df.create_physical_plan().await?;
-        let task = Arc::new(self.df.task_ctx());
+        let mut task = self.df.task_ctx();
+        if let Some(limit) = memory_limit {
+            let shared = task.runtime_env();
+            let pool = TrackConsumersPool::new(FairSpillPool::new(limit), NonZeroUsize::MIN.saturating_add(4));
+            let runtime = RuntimeEnvBuilder::from_runtime_env(&shared).with_memory_pool(Arc::new(pool)).build_arc()?;
+            task = task.with_runtime(runtime);
+        }
+        let task = Arc::new(task);
         let inner = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?;
         Ok(QueryStream { inner, plan, started, rows: 0 })
     }

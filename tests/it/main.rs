@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod crash;
+mod flight;
 mod formats;
 mod investigations;
 mod lifecycle;

@@ -1,0 +1,103 @@
+//! `traillake serve`: the Flight SQL endpoint, until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::CliError;
+use crate::flight::{self, AuthConfig, Limits, ServeError, ServeOptions, TlsFiles};
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Clients: JDBC  jdbc:arrow-flight-sql://127.0.0.1:50051?useEncryption=false&user=U&password=P\n\
+         ADBC  adbc_driver_flightsql.dbapi.connect(\"grpc://127.0.0.1:50051\", db_kwargs={\"username\": U, \"password\": P})\n\
+         See README.md for DBeaver, Superset and Grafana."
+)]
+pub struct ServeArgs {
+    /// Address to listen on. Only loopback is served without authentication.
+    #[arg(long, env = "TRAILLAKE_ADDR", default_value = "127.0.0.1:50051")]
+    pub addr: SocketAddr,
+    /// User name clients authenticate with (Basic credentials, exchanged for a bearer token).
+    #[arg(long, env = "TRAILLAKE_USER", requires = "password", conflicts_with = "token")]
+    pub user: Option<String>,
+    /// Password for --user.
+    #[arg(long, env = "TRAILLAKE_PASSWORD", requires = "user", hide_env_values = true)]
+    pub password: Option<String>,
+    /// A fixed bearer token clients send instead of a user and password.
+    #[arg(long, env = "TRAILLAKE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// TLS certificate chain (PEM); with --tls-key the endpoint speaks grpc+tls.
+    #[arg(long, env = "TRAILLAKE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "TRAILLAKE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve a non-loopback address without authentication (only on a trusted network).
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
+    /// Seconds a query may run before it is stopped.
+    #[arg(long, env = "TRAILLAKE_QUERY_TIMEOUT", default_value_t = 300)]
+    pub query_timeout: u64,
+    /// Memory each query may use, in MiB (sorts and aggregations spill to disk beyond it).
+    #[arg(long, env = "TRAILLAKE_QUERY_MEMORY_MB", default_value_t = 2048)]
+    pub query_memory_mb: usize,
+    /// Queries running at once; more are refused with a "server busy" error.
+    #[arg(long, env = "TRAILLAKE_MAX_CONCURRENT_QUERIES", default_value_t = 64)]
+    pub max_concurrent_queries: usize,
+}
+
+pub(crate) async fn serve(store_spec: &str, a: ServeArgs) -> Result<i32, CliError> {
+    let store = Store::open(store_spec)?;
+    let auth = match (a.user, a.password, a.token) {
+        (Some(user), Some(password), None) => AuthConfig::Password { user, password },
+        (None, None, Some(token)) => AuthConfig::Token(token),
+        (None, None, None) => AuthConfig::None,
+        _ => return Err(CliError::Usage("give --user and --password, or --token, not both".into())),
+    };
+    let tls = match (a.tls_cert, a.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        _ => None,
+    };
+    if tls.is_none() && !matches!(auth, AuthConfig::None) && !a.addr.ip().is_loopback() {
+        eprintln!("warning: credentials will cross the network unencrypted; add --tls-cert and --tls-key");
+    }
+    let limits = Limits {
+        query_timeout: Duration::from_secs(a.query_timeout.max(1)),
+        query_memory_bytes: a.query_memory_mb.max(16) << 20,
+        max_concurrent_queries: a.max_concurrent_queries.max(1),
+        ..Limits::default()
+    };
+    let opts =
+        ServeOptions { addr: a.addr, auth: auth.clone(), tls, limits, allow_unauthenticated: a.allow_unauthenticated };
+    let server = flight::start(store, opts).await.map_err(|e| match e {
+        ServeError::Engine(e) => CliError::Engine(e),
+        e @ (ServeError::Unauthenticated(_)
+        | ServeError::Bind { .. }
+        | ServeError::TlsFile { .. }
+        | ServeError::Tls(_)) => CliError::Usage(e.to_string()),
+        e => CliError::Internal(e.to_string()),
+    })?;
+    eprintln!("traillake Flight SQL endpoint on {} ({auth:?}); Ctrl-C stops it", server.url());
+    shutdown_signal().await;
+    eprintln!("stopping: waiting for running queries to finish");
+    server.stop().await.map_err(|e| CliError::Internal(e.to_string()))?;
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,750 @@
+//! The Flight SQL service: statements plan at `GetFlightInfo` and run at `DoGet`, through the
+//! same `Engine` (Lake dialect, read-only guard, statistics) as the command line.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::ipc::writer::IpcWriteOptions;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::metadata::{GetCatalogsBuilder, GetDbSchemasBuilder, SqlInfoData, XdbcTypeInfoData};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionCancelQueryRequest, ActionCancelQueryResult, ActionClosePreparedStatementRequest,
+    ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any, CommandGetCatalogs,
+    CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys,
+    CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
+    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementIngest, CommandStatementQuery,
+    CommandStatementSubstraitPlan, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightData, FlightDescriptor,
+    FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage, SchemaAsIpc, Ticket,
+};
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tokio::sync::{watch, OwnedSemaphorePermit, RwLock};
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Code, Request, Response, Status, Streaming};
+
+use super::auth::{Authenticator, Principal};
+use super::handles::{self, PreparedHandle, StatementTicket};
+use super::metadata::{self, TABLE_TYPES};
+use super::queries::{Phase, Queries, QueryEntry};
+use super::wire::{to_wire, wire_schema};
+use super::Limits;
+use crate::engine::{Engine, EngineError, QueryStats, QueryStream};
+use crate::store::Store;
+
+/// Response header carrying the statement id; trailer carrying the statistics (JSON).
+pub const QUERY_ID_HEADER: &str = "x-traillake-query-id";
+pub const QUERY_STATS_TRAILER: &str = "x-traillake-query-stats";
+const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
+
+type DoGetStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
+
+pub(crate) struct TrailLakeFlightSql {
+    engines: Engines,
+    auth: Authenticator,
+    queries: Queries,
+    limits: Limits,
+    sql_info: SqlInfoData,
+    xdbc: XdbcTypeInfoData,
+}
+
+impl TrailLakeFlightSql {
+    pub(crate) fn new(store: Store, engine: Engine, auth: Authenticator, limits: Limits) -> Result<Self, Status> {
+        let state = engine.context().state();
+        let mut functions: Vec<String> = state.scalar_functions().keys().cloned().collect();
+        functions.extend(state.aggregate_functions().keys().cloned());
+        let sql_info = metadata::sql_info(limits.query_timeout.as_millis() as i64, &functions)?;
+        Ok(Self {
+            engines: Engines::new(store, engine, limits.refresh_interval),
+            auth,
+            queries: Queries::new(limits.max_concurrent_queries),
+            limits,
+            sql_info,
+            xdbc: metadata::xdbc_info()?,
+        })
+    }
+
+    pub(crate) fn authenticator(&self) -> Authenticator {
+        self.auth.clone()
+    }
+
+    /// Plans a statement and describes it; nothing runs until `DoGet`.
+    async fn plan(
+        &self,
+        sql: String,
+        params: Option<String>,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let engine = self.engines.get().await;
+        let query = engine.plan(&sql).await.map_err(status_of)?;
+        let query = match &params {
+            Some(p) => query.bind(handles::decode_params(p)?).map_err(status_of)?,
+            None => {
+                require_no_parameters(&query)?;
+                query
+            }
+        };
+        let schema = wire_schema(&query.schema());
+        let query_id = uuid::Uuid::new_v4().to_string();
+        self.queries.entry(&query_id);
+        let ticket = StatementTicket { query_id: query_id.clone(), sql, params };
+        let ticket = TicketStatementQuery { statement_handle: handles::encode(&ticket)?.into() };
+        let info = flight_info(&schema, ticket.as_any().encode_to_vec(), descriptor)?
+            .with_app_metadata(serde_json::json!({ "queryId": query_id }).to_string().into_bytes());
+        Ok(Response::new(info))
+    }
+
+    /// Runs a planned statement and streams its result in the wire schema.
+    async fn run(&self, ticket: StatementTicket, user: String) -> Result<Response<DoGetStream>, Status> {
+        let entry = self.queries.entry(&ticket.query_id);
+        let cancelled = entry.cancelled();
+        if *cancelled.borrow() {
+            return Err(Status::cancelled(format!("query {} was cancelled", ticket.query_id)));
+        }
+        let slot = self.queries.slot()?;
+        let engine = self.engines.get().await;
+        let query = engine.plan(&ticket.sql).await.map_err(status_of)?;
+        let query = match &ticket.params {
+            Some(p) => query.bind(handles::decode_params(p)?).map_err(status_of)?,
+            None => {
+                require_no_parameters(&query)?;
+                query
+            }
+        };
+        let schema = wire_schema(&query.schema());
+        let stream = query.execute_with(Some(self.limits.query_memory_bytes)).await.map_err(status_of)?;
+        entry.set(Phase::Running);
+        let stats = Arc::new(Mutex::new(None));
+        let running = Running {
+            stream,
+            schema: Arc::clone(&schema),
+            cancelled,
+            deadline: tokio::time::Instant::now() + self.limits.query_timeout,
+            timeout: self.limits.query_timeout,
+            entry,
+            _slot: slot,
+            done: false,
+            stats: Arc::clone(&stats),
+            log: QueryLog { id: ticket.query_id.clone(), user, sql: ticket.sql },
+        };
+        let batches = futures::stream::unfold(running, |mut r| async move { r.next().await.map(|item| (item, r)) });
+        let data = FlightDataEncoderBuilder::new().with_schema(schema).build(batches).map_err(Status::from);
+        // After the last batch: the statistics as trailing metadata of a successful call.
+        let trailer = futures::stream::once(async move {
+            let mut md = MetadataMap::new();
+            let taken = stats.lock().ok().and_then(|mut s| s.take());
+            if let Some(s) = taken {
+                if let Ok(v) = MetadataValue::try_from(serde_json::to_string(&s).unwrap_or_default()) {
+                    md.insert(QUERY_STATS_TRAILER, v);
+                }
+            }
+            Err(Status::with_metadata(Code::Ok, "", md))
+        });
+        let mut response = Response::new(Box::pin(data.chain(trailer)) as DoGetStream);
+        if let Ok(v) = MetadataValue::try_from(ticket.query_id.as_str()) {
+            response.metadata_mut().insert(QUERY_ID_HEADER, v);
+        }
+        Ok(response)
+    }
+
+    fn prepared_params(&self, handle: &PreparedHandle) -> Option<String> {
+        handle.params.clone().or_else(|| self.queries.bound(&handle.id))
+    }
+
+    fn cancel_ticket(&self, info: &FlightInfo) -> Result<CancelStatus, Status> {
+        let mut status = CancelStatus::NotCancellable;
+        for endpoint in &info.endpoint {
+            let Some(ticket) = &endpoint.ticket else { continue };
+            let any = Any::decode(&*ticket.ticket).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let Some(t) = any.unpack::<TicketStatementQuery>().map_err(|e| Status::invalid_argument(e.to_string()))?
+            else {
+                continue;
+            };
+            let t: StatementTicket = handles::decode(&t.statement_handle, "statement ticket")?;
+            status = self.queries.cancel(&t.query_id);
+            tracing::info!(query_id = %t.query_id, status = status.as_str_name(), "cancel requested");
+        }
+        Ok(status)
+    }
+}
+
+fn require_no_parameters(query: &crate::engine::LakeQuery) -> Result<(), Status> {
+    let n = query.parameter_types().map_err(status_of)?.len();
+    if n > 0 {
+        return Err(Status::invalid_argument(format!(
+            "the statement has {n} parameter marker(s): prepare it and bind values before executing"
+        )));
+    }
+    Ok(())
+}
+
+fn principal<T>(request: &Request<T>) -> String {
+    request.extensions().get::<Principal>().map(|p| p.0.clone()).unwrap_or_else(|| "anonymous".into())
+}
+
+fn flight_info(schema: &Schema, ticket: Vec<u8>, descriptor: FlightDescriptor) -> Result<FlightInfo, Status> {
+    Ok(FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Status::internal(format!("cannot encode schema: {e}")))?
+        .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
+        .with_descriptor(descriptor)
+        .with_total_records(-1)
+        .with_total_bytes(-1)
+        .with_ordered(true))
+}
+
+fn one_batch(schema: SchemaRef, batch: Result<RecordBatch, FlightError>) -> Response<DoGetStream> {
+    let stream = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(futures::stream::once(async move { batch }))
+        .map_err(Status::from);
+    Response::new(Box::pin(stream))
+}
+
+fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, Status> {
+    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: ArrowError| Status::internal(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Engine errors as gRPC statuses: the user's mistakes are InvalidArgument (with the message the
+/// CLI would print), refusals PermissionDenied, limits ResourceExhausted.
+pub(crate) fn status_of(e: EngineError) -> Status {
+    let text = e.to_string();
+    match &e {
+        EngineError::NotReadOnly(_) => Status::permission_denied(text),
+        EngineError::Sql(_) => Status::invalid_argument(text),
+        EngineError::Store(crate::store::StoreError::NotFound(_)) => Status::not_found(text),
+        EngineError::DataFusion(inner) => match inner.find_root() {
+            datafusion::error::DataFusionError::ResourcesExhausted(_) => Status::resource_exhausted(format!(
+                "{text} (each query may use the memory set by traillake serve --query-memory)"
+            )),
+            _ => Status::internal(text),
+        },
+        _ => Status::internal(text),
+    }
+}
+
+/// The engine queries run on, reopened when an ingest or `eds` command changed the store (checked
+/// at most once per `refresh_interval`) so a long-running server sees new events.
+struct Engines {
+    store: Store,
+    current: RwLock<(Arc<Engine>, Instant)>,
+    refresh_interval: Duration,
+}
+
+impl Engines {
+    fn new(store: Store, engine: Engine, refresh_interval: Duration) -> Self {
+        Self { store, current: RwLock::new((Arc::new(engine), Instant::now())), refresh_interval }
+    }
+
+    async fn get(&self) -> Arc<Engine> {
+        {
+            let c = self.current.read().await;
+            if c.1.elapsed() < self.refresh_interval {
+                return Arc::clone(&c.0);
+            }
+        }
+        let mut c = self.current.write().await;
+        if c.1.elapsed() >= self.refresh_interval {
+            match c.0.is_current(&self.store).await {
+                Ok(true) => {}
+                Ok(false) => match Engine::open(&self.store).await {
+                    Ok(e) => {
+                        tracing::info!("event data stores changed on disk; reloaded");
+                        c.0 = Arc::new(e);
+                    }
+                    Err(e) => tracing::warn!("cannot reload event data stores (serving the previous snapshot): {e}"),
+                },
+                Err(e) => tracing::warn!("cannot check the store for new events: {e}"),
+            }
+            c.1 = Instant::now();
+        }
+        Arc::clone(&c.0)
+    }
+}
+
+struct QueryLog {
+    id: String,
+    user: String,
+    sql: String,
+}
+
+/// One statement streaming its result; stops on cancellation or at its deadline.
+struct Running {
+    stream: QueryStream,
+    schema: SchemaRef,
+    cancelled: watch::Receiver<bool>,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    entry: Arc<QueryEntry>,
+    _slot: OwnedSemaphorePermit,
+    done: bool,
+    stats: Arc<Mutex<Option<QueryStats>>>,
+    log: QueryLog,
+}
+
+impl Running {
+    async fn next(&mut self) -> Option<Result<RecordBatch, FlightError>> {
+        if self.done {
+            return None;
+        }
+        let next = tokio::select! {
+            biased;
+            _ = self.cancelled.wait_for(|c| *c) => Err(Status::cancelled(format!("query {} was cancelled", self.log.id))),
+            _ = tokio::time::sleep_until(self.deadline) => Err(Status::deadline_exceeded(format!(
+                "query {} ran longer than {} s and was stopped (traillake serve --query-timeout); narrow the time range or the columns",
+                self.log.id,
+                self.timeout.as_secs()
+            ))),
+            b = self.stream.next() => Ok(b),
+        };
+        let item = match next {
+            Ok(None) => {
+                self.finish(None);
+                return None;
+            }
+            Ok(Some(Ok(b))) => {
+                to_wire(&b, &self.schema).map_err(|e| Status::internal(format!("result conversion: {e}")))
+            }
+            Ok(Some(Err(e))) => Err(status_of(e)),
+            Err(status) => Err(status),
+        };
+        if let Err(status) = &item {
+            self.finish(Some(status));
+        }
+        Some(item.map_err(FlightError::from))
+    }
+
+    fn finish(&mut self, failure: Option<&Status>) {
+        self.done = true;
+        self.entry.set(Phase::Finished);
+        let stats = self.stream.stats();
+        let sql: String = self.log.sql.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect();
+        match failure {
+            None => tracing::info!(
+                query_id = %self.log.id, user = %self.log.user, rows = stats.rows_returned,
+                events_scanned = stats.events_scanned, bytes_scanned = stats.bytes_scanned,
+                ms = stats.execution_time.as_millis() as u64, %sql, "query finished"
+            ),
+            Some(s) => tracing::warn!(
+                query_id = %self.log.id, user = %self.log.user, code = ?s.code(), error = %s.message(),
+                ms = stats.execution_time.as_millis() as u64, %sql, "query failed"
+            ),
+        }
+        if let Ok(mut slot) = self.stats.lock() {
+            *slot = Some(stats);
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for TrailLakeFlightSql {
+    type FlightService = TrailLakeFlightSql;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>, Status> {
+        let token = self.auth.token_for_handshake(request.metadata())?;
+        let payload = token.clone().unwrap_or_default();
+        let output =
+            futures::stream::iter(vec![Ok(HandshakeResponse { protocol_version: 0, payload: payload.into() })]);
+        let mut response = Response::new(Box::pin(output) as Pin<Box<dyn Stream<Item = _> + Send>>);
+        if let Some(t) = token {
+            let v = MetadataValue::try_from(format!("Bearer {t}")).map_err(|e| Status::internal(e.to_string()))?;
+            response.metadata_mut().insert("authorization", v);
+        }
+        Ok(response)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.plan(query.query, None, request.into_inner()).await
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let handle: PreparedHandle = handles::decode(&cmd.prepared_statement_handle, "prepared statement handle")?;
+        let params = self.prepared_params(&handle);
+        self.plan(handle.sql, params, request.into_inner()).await
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&self.sql_info).schema();
+        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = metadata::primary_keys_batch()?.schema();
+        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = metadata::foreign_keys_batch()?.schema();
+        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = metadata::foreign_keys_batch()?.schema();
+        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = metadata::foreign_keys_batch()?.schema();
+        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&self.xdbc).schema();
+        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+    }
+
+    async fn get_flight_info_substrait_plan(
+        &self,
+        _query: CommandStatementSubstraitPlan,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Err(Status::unimplemented("Substrait plans are not supported; send SQL"))
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let t: StatementTicket = handles::decode(&ticket.statement_handle, "statement ticket")?;
+        self.run(t, principal(&request)).await
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let handle: PreparedHandle = handles::decode(&cmd.prepared_statement_handle, "prepared statement handle")?;
+        let params = self.prepared_params(&handle);
+        let t = StatementTicket { query_id: uuid::Uuid::new_v4().to_string(), sql: handle.sql, params };
+        self.run(t, principal(&request)).await
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let engine = self.engines.get().await;
+        let mut b: GetCatalogsBuilder = query.into_builder();
+        let mut names = engine.context().catalog_names();
+        names.sort();
+        for n in names {
+            b.append(n);
+        }
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let engine = self.engines.get().await;
+        let mut b: GetDbSchemasBuilder = query.into_builder();
+        let mut catalogs = engine.context().catalog_names();
+        catalogs.sort();
+        for c in catalogs {
+            for (s, _) in metadata::schemas(&engine, &c) {
+                b.append(&c, s);
+            }
+        }
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let engine = self.engines.get().await;
+        let mut b = query.into_builder();
+        for t in metadata::tables(&engine).await? {
+            b.append(&t.catalog, &t.schema, &t.name, t.table_type, &t.arrow_schema)
+                .map_err(|e| Status::internal(e.to_string()))?;
+        }
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let mut b = query.into_builder();
+        for t in TABLE_TYPES {
+            b.append(t);
+        }
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let b = query.into_builder(&self.sql_info);
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        _query: CommandGetPrimaryKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = metadata::primary_keys_batch()?;
+        Ok(one_batch(batch.schema(), Ok(batch)))
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        _query: CommandGetExportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = metadata::foreign_keys_batch()?;
+        Ok(one_batch(batch.schema(), Ok(batch)))
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        _query: CommandGetImportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = metadata::foreign_keys_batch()?;
+        Ok(one_batch(batch.schema(), Ok(batch)))
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        _query: CommandGetCrossReference,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = metadata::foreign_keys_batch()?;
+        Ok(one_batch(batch.schema(), Ok(batch)))
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let b = query.into_builder(&self.xdbc);
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        _ticket: CommandStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(read_only())
+    }
+
+    async fn do_put_statement_ingest(
+        &self,
+        _ticket: CommandStatementIngest,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(read_only())
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        _query: CommandPreparedStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(read_only())
+    }
+
+    async fn do_put_substrait_plan(
+        &self,
+        _query: CommandStatementSubstraitPlan,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(read_only())
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let mut handle: PreparedHandle = handles::decode(&cmd.prepared_statement_handle, "prepared statement handle")?;
+        let mut batches = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
+            request.into_inner().map_err(FlightError::from),
+        );
+        let mut last = None;
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|e| Status::invalid_argument(format!("reading bound parameters: {e}")))?;
+            if batch.num_rows() > 0 || last.is_none() {
+                last = Some(batch);
+            }
+        }
+        let batch = last.ok_or_else(|| Status::invalid_argument("no parameter values were sent"))?;
+        handles::row_values(&batch)?;
+        let params = handles::encode_params(&batch)?;
+        self.queries.bind(&handle.id, params.clone());
+        handle.params = Some(params);
+        Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(handles::encode(&handle)?.into()) })
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let engine = self.engines.get().await;
+        let planned = engine.plan(&query.query).await.map_err(status_of)?;
+        let dataset = wire_schema(&planned.schema());
+        let types = planned.parameter_types().map_err(status_of)?;
+        let parameter_schema = if types.is_empty() {
+            bytes::Bytes::new()
+        } else {
+            let fields: Vec<Field> = types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Field::new(format!("${}", i + 1), t.clone().unwrap_or(DataType::Utf8), true))
+                .collect();
+            ipc_schema(&wire_schema(&Schema::new(fields)))?
+        };
+        let handle = PreparedHandle { id: uuid::Uuid::new_v4().to_string(), sql: query.query, params: None };
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handles::encode(&handle)?.into(),
+            dataset_schema: ipc_schema(&dataset)?,
+            parameter_schema,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        let handle: PreparedHandle = handles::decode(&query.prepared_statement_handle, "prepared statement handle")?;
+        self.queries.unbind(&handle.id);
+        Ok(())
+    }
+
+    async fn do_action_cancel_query(
+        &self,
+        query: ActionCancelQueryRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCancelQueryResult, Status> {
+        let info = FlightInfo::decode(&*query.info).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        // CancelResult and CancelStatus share their numbering.
+        Ok(ActionCancelQueryResult { result: self.cancel_ticket(&info)? as i32 })
+    }
+
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        let action = request.into_inner();
+        if action.r#type != CANCEL_FLIGHT_INFO {
+            return Err(Status::invalid_argument(format!("unknown action {:?}", action.r#type)));
+        }
+        let req = CancelFlightInfoRequest::decode(action.body).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let info = req.info.ok_or_else(|| Status::invalid_argument("CancelFlightInfo without a FlightInfo"))?;
+        let result = CancelFlightInfoResult::new(self.cancel_ticket(&info)?);
+        let body = arrow_flight::Result { body: result.encode_to_vec().into() };
+        Ok(Response::new(Box::pin(futures::stream::iter(vec![Ok(body)]))))
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
+        Some(vec![Ok(ActionType {
+            r#type: CANCEL_FLIGHT_INFO.into(),
+            description: "Cancels a statement planned by GetFlightInfo (running or not yet started).".into(),
+        })])
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+fn read_only() -> Status {
+    Status::permission_denied("traillake is read-only (like CloudTrail Lake): only SELECT queries are accepted")
+}

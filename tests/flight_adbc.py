@@ -1,0 +1,79 @@
+"""End-to-end check of `traillake serve` with the Python ADBC Flight SQL driver.
+
+Run by tests/it/flight.rs with TRAILLAKE_URL, TRAILLAKE_USER, TRAILLAKE_PASSWORD and
+EXPECTED_CONSOLE_LOGINS set; prints "ADBC OK" when every check passed.
+"""
+import os
+import sys
+
+import adbc_driver_flightsql.dbapi as flightsql
+import adbc_driver_manager
+import pyarrow as pa
+
+url = os.environ["TRAILLAKE_URL"]
+user = os.environ["TRAILLAKE_USER"]
+password = os.environ["TRAILLAKE_PASSWORD"]
+expected = int(os.environ["EXPECTED_CONSOLE_LOGINS"])
+
+
+def connect(pw):
+    return flightsql.connect(url, db_kwargs={"username": user, "password": pw})
+
+
+# Wrong password is refused.
+try:
+    with connect("wrong") as bad:
+        with bad.cursor() as cur:
+            cur.execute("SELECT 1")
+            cur.fetchall()
+    sys.exit("a wrong password was accepted")
+except adbc_driver_manager.Error as e:
+    assert "UNAUTHENTICATED" in str(e).upper() or "password" in str(e), e
+
+with connect(password) as conn:
+    with conn.cursor() as cur:
+        # A plain query (plain column references are named by their stored, lower-case names).
+        cur.execute("SELECT eventName, count(*) AS n FROM demo GROUP BY eventName ORDER BY n DESC")
+        table = cur.fetch_arrow_table()
+        assert table.num_rows > 5, table
+        counts = dict(zip(table.column("eventname").to_pylist(), table.column("n").to_pylist()))
+        assert counts["ConsoleLogin"] == expected, (counts, expected)
+
+        # A prepared statement with a parameter, executed twice with different values.
+        cur.execute("SELECT count(*) AS n FROM demo WHERE eventName = ?", parameters=("ConsoleLogin",))
+        assert cur.fetchone()[0] == expected
+        cur.execute("SELECT count(*) AS n FROM demo WHERE eventName = ?", parameters=("NoSuchEvent",))
+        assert cur.fetchone()[0] == 0
+
+        # Nested columns: struct, map and list arrive with their shape.
+        cur.execute("SELECT userIdentity, requestParameters, resources FROM demo WHERE resources IS NOT NULL LIMIT 5")
+        nested = cur.fetch_arrow_table()
+        assert pa.types.is_struct(nested.schema.field("useridentity").type), nested.schema
+        assert pa.types.is_map(nested.schema.field("requestparameters").type), nested.schema
+        assert pa.types.is_list(nested.schema.field("resources").type), nested.schema
+        assert nested.num_rows == 5
+        identity = nested.column("useridentity").to_pylist()[0]
+        assert "arn" in identity and "sessioncontext" in identity, identity
+
+    # Metadata: objects and table schema.
+    objects = conn.adbc_get_objects(depth="all").read_all().to_pylist()
+    catalogs = {c["catalog_name"]: c for c in objects}
+    assert "traillake" in catalogs, catalogs.keys()
+    schemas = {s["db_schema_name"]: s for s in catalogs["traillake"]["catalog_db_schemas"]}
+    tables = {t["table_name"]: t for t in schemas["default"]["db_schema_tables"]}
+    assert tables["demo"]["table_type"] == "BASE TABLE", tables["demo"]
+    columns = [c["column_name"] for c in tables["demo"]["table_columns"]]
+    assert "eventtime" in columns and "useridentity" in columns, columns
+    schema = conn.adbc_get_table_schema("demo", catalog_filter="traillake", db_schema_filter="default")
+    assert schema.field("useridentity") is not None
+    assert conn.adbc_get_info()["vendor_name"] == "traillake"
+
+    # Writes are refused with a clear message.
+    with conn.cursor() as cur:
+        try:
+            cur.execute("DELETE FROM demo")
+            sys.exit("a DELETE was accepted")
+        except adbc_driver_manager.Error as e:
+            assert "read-only" in str(e) or "SELECT" in str(e), e
+
+print("ADBC OK")
