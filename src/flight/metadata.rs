@@ -227,9 +227,12 @@ const DATETIME_FUNCTIONS: &[&str] = &[
     "from_iso8601_date",
 ];
 
+/// Name, type, column size, literal prefix, datetime subcode.
+type XdbcRow = (&'static str, XdbcDataType, Option<i32>, Option<&'static str>, Option<XdbcDatetimeSubcode>);
+
 pub(crate) fn xdbc_info() -> Result<XdbcTypeInfoData, Status> {
     let mut b = XdbcTypeInfoDataBuilder::new();
-    let types: [(&str, XdbcDataType, Option<i32>, Option<&str>, Option<XdbcDatetimeSubcode>); 12] = [
+    let types: [XdbcRow; 12] = [
         ("VARCHAR", XdbcDataType::XdbcVarchar, Some(i32::MAX), Some("'"), None),
         ("BOOLEAN", XdbcDataType::XdbcBit, Some(1), None, None),
         ("TINYINT", XdbcDataType::XdbcTinyint, Some(3), None, None),

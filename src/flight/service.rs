@@ -392,7 +392,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
     }
 
@@ -419,7 +419,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
     }
 
@@ -473,7 +473,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetXdbcTypeInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder(&self.xdbc).schema();
+        let schema = query.into_builder(&self.xdbc).schema();
         Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
     }
 
