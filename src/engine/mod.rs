@@ -80,8 +80,11 @@ pub struct Engine {
 impl Engine {
     /// Opens every queryable event data store of `store` (a consistent snapshot of each).
     pub async fn open(store: &Store) -> Result<Self, EngineError> {
-        let config =
-            SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("traillake", "default");
+        // DATAFUSION_* environment variables tune the engine (e.g.
+        // DATAFUSION_EXECUTION_TARGET_PARTITIONS); a malformed one is an error, not ignored.
+        let config = SessionConfig::from_env()?
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("traillake", "default");
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
         let catalog = store.catalog().await?;
