@@ -12,7 +12,7 @@ use crate::store::Store;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Clients: JDBC  jdbc:arrow-flight-sql://127.0.0.1:50051?useEncryption=false&user=U&password=P\n\
+    after_help = "Clients: JDBC  jdbc:arrow-flight-sql://127.0.0.1:50051/?useEncryption=false&user=U&password=P\n\
          ADBC  adbc_driver_flightsql.dbapi.connect(\"grpc://127.0.0.1:50051\", db_kwargs={\"username\": U, \"password\": P})\n\
          See README.md for DBeaver, Superset and Grafana."
 )]
