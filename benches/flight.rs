@@ -7,15 +7,16 @@
 //!
 //! `cargo bench --bench flight` (env BENCH_EVENTS, default 200000; BENCH_CLIENTS, BENCH_QUERIES).
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::TryStreamExt;
 use tonic::transport::Endpoint;
 use traillake::flight::{self, AuthConfig, Limits, ServeOptions};
-use traillake::ingest::{self, IngestOptions};
 use traillake::store::Store;
+
+#[path = "support/store.rs"]
+mod bench_store;
 
 const QUERIES: [&str; 5] = [
     "SELECT count(*) FROM {eds}",
@@ -33,27 +34,8 @@ fn main() {
     let events = env_or("BENCH_EVENTS", 200_000) as u64;
     let clients = env_or("BENCH_CLIENTS", 32);
     let per_client = env_or("BENCH_QUERIES", 20);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-    let trail = root.join(format!("trail-{events}-30"));
-    let store_dir = root.join(format!("query-store-{events}"));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-
-    if !trail.join(".complete").exists() {
-        let _ = std::fs::remove_dir_all(&trail);
-        let opts = traillake::demo::GenerateOptions { events, days: 30, ..Default::default() };
-        traillake::demo::generate(&trail, &opts).expect("generate trail");
-        std::fs::write(trail.join(".complete"), b"").expect("marker");
-    }
-    if !store_dir.join(".complete").exists() {
-        let _ = std::fs::remove_dir_all(&store_dir);
-        let store = Store::open(store_dir.to_str().expect("utf8")).expect("store");
-        let srcs = vec![trail.display().to_string()];
-        let report = rt
-            .block_on(ingest::ingest(&store, None, &srcs, IngestOptions { progress: false, ..Default::default() }))
-            .expect("ingest");
-        assert_eq!(report.events_added, events, "{}", report.summary());
-        std::fs::write(store_dir.join(".complete"), b"").expect("marker");
-    }
+    let (_, store_dir) = bench_store::cached(events, &rt);
     let store = Store::open(store_dir.to_str().expect("utf8")).expect("store");
     let eds = rt.block_on(store.catalog()).expect("catalog").event_data_stores[0].id.to_string();
 

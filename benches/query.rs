@@ -9,14 +9,16 @@
 //! `cargo bench --bench query` (env BENCH_EVENTS to change the size; BENCH_RAW=0 skips the
 //! slow DuckDB-over-raw-JSON runs).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use arrow::array::Array;
 use futures::TryStreamExt;
+
+#[path = "support/store.rs"]
+mod bench_store;
 use traillake::engine::{Engine, QueryStats};
-use traillake::ingest::{self, IngestOptions};
 use traillake::store::Store;
 
 /// (name, Lake SQL, DuckDB SQL over the Parquet view `eds`, DuckDB SQL over the raw view `raw`).
@@ -84,28 +86,9 @@ const ONE_DAY: usize = 2;
 fn main() {
     let events: u64 = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let raw = std::env::var("BENCH_RAW").map(|v| v != "0").unwrap_or(true);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-    let trail = root.join(format!("trail-{events}-30"));
-    let store_dir = root.join(format!("query-store-{events}"));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-
-    if !trail.join(".complete").exists() {
-        let _ = std::fs::remove_dir_all(&trail);
-        let opts = traillake::demo::GenerateOptions { events, days: 30, ..Default::default() };
-        traillake::demo::generate(&trail, &opts).expect("generate trail");
-        std::fs::write(trail.join(".complete"), b"").expect("marker");
-    }
+    let (trail, store_dir) = bench_store::cached(events, &rt);
     let store = Store::open(store_dir.to_str().expect("utf8")).expect("store");
-    if !store_dir.join(".complete").exists() {
-        let _ = std::fs::remove_dir_all(&store_dir);
-        let store = Store::open(store_dir.to_str().expect("utf8")).expect("store");
-        let srcs = vec![trail.display().to_string()];
-        let report = rt
-            .block_on(ingest::ingest(&store, None, &srcs, IngestOptions { progress: false, ..Default::default() }))
-            .expect("ingest");
-        assert_eq!(report.events_added, events, "{}", report.summary());
-        std::fs::write(store_dir.join(".complete"), b"").expect("marker");
-    }
     let engine = rt.block_on(Engine::open(&store)).expect("engine");
     let eds = engine.event_data_stores().first().expect("one EDS").id.to_string();
     let table_dir = store_dir.join("eds").join(&eds);

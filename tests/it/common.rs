@@ -90,3 +90,15 @@ pub(crate) fn event(id: &str, time: &str, name: &str) -> String {
         r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","userName":"alice"}},"eventTime":"{time}","eventSource":"ec2.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1","userAgent":"aws-cli/2","requestParameters":{{"instancesSet":{{"items":[{{"instanceId":"i-1"}}]}}}},"responseElements":null,"eventID":"{id}","readOnly":true,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}}"#
     )
 }
+
+/// The demo trail (3,000 events over 7 days) ingested into EDS "demo" of a store in `dir`.
+pub(crate) async fn demo_store(dir: &Path) -> Store {
+    let trail = dir.join("trail");
+    let opts = traillake::demo::GenerateOptions { events: 3000, days: 7, ..Default::default() };
+    traillake::demo::generate(&trail, &opts).expect("generate");
+    let store = store_in(dir);
+    store.create_eds("demo").await.expect("create");
+    let r = ingest_paths(&store, Some("demo"), &[&trail]).await;
+    assert!(r.events_added >= 3000, "{}", r.summary());
+    store
+}

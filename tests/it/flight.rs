@@ -17,23 +17,12 @@ use arrow_flight::sql::{
 use arrow_flight::{CancelFlightInfoRequest, CancelStatus, FlightClient, FlightInfo};
 use futures::TryStreamExt;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use traillake::demo::{self, GenerateOptions};
 use traillake::flight::{self, AuthConfig, Limits, RunningServer, ServeError, ServeOptions, TlsFiles};
 
 use crate::common::*;
 
 const USER: &str = "auditor";
 const PASSWORD: &str = "correct horse";
-
-async fn demo_store(dir: &Path) -> traillake::store::Store {
-    let trail = dir.join("trail");
-    demo::generate(&trail, &GenerateOptions { events: 3000, days: 7, ..Default::default() }).expect("generate");
-    let store = store_in(dir);
-    store.create_eds("demo").await.expect("create");
-    let r = ingest_paths(&store, Some("demo"), &[&trail]).await;
-    assert!(r.events_added >= 3000, "{}", r.summary());
-    store
-}
 
 fn options(auth: AuthConfig, limits: Limits) -> ServeOptions {
     ServeOptions { addr: "127.0.0.1:0".parse().expect("addr"), auth, tls: None, limits, allow_unauthenticated: false }

@@ -2,9 +2,7 @@
 //! generator planted, and every lookup attribute agrees with the SQL that means the same.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
-use traillake::demo::{self, GenerateOptions};
 use traillake::library::Library;
 
 use crate::common::*;
@@ -41,21 +39,11 @@ const PLANTED: &[(&str, &str)] = &[
     ("unusual-instance-types", "p4d.24xlarge"),
 ];
 
-/// The demo trail ingested into EDS "demo"; returns the store folder.
-async fn demo_store(dir: &Path) -> std::path::PathBuf {
-    let trail = dir.join("trail");
-    demo::generate(&trail, &GenerateOptions { events: 3000, days: 7, ..Default::default() }).expect("generate");
-    let store = store_in(dir);
-    store.create_eds("demo").await.expect("create");
-    let r = ingest_paths(&store, Some("demo"), &[&trail]).await;
-    assert!(r.events_added >= 3000, "{}", r.summary());
-    dir.join("store")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_saved_query_finds_the_planted_incident() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let st = demo_store(tmp.path()).await;
+    demo_store(tmp.path()).await;
+    let st = tmp.path().join("store");
     let store = store_in(tmp.path());
     let id = store.resolve("demo").await.expect("demo").id.to_string();
     let lib = Library::builtin().expect("library");
@@ -88,7 +76,8 @@ async fn every_saved_query_finds_the_planted_incident() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookup_agrees_with_sql_for_every_attribute() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let st = demo_store(tmp.path()).await;
+    demo_store(tmp.path()).await;
+    let st = tmp.path().join("store");
     let store = store_in(tmp.path());
     let some_id = query_json(&store, "SELECT eventID AS id FROM demo WHERE eventName = 'StopLogging'").await[0]["id"]
         .as_str()
