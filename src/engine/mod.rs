@@ -5,6 +5,7 @@
 pub mod dialect;
 pub mod functions;
 pub mod lake_sql;
+mod lake_table;
 pub mod stats;
 mod unnest;
 
@@ -18,18 +19,19 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
+use datafusion::datasource::object_store::ObjectStoreUrl;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::col;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use futures::Stream;
 
 pub use stats::QueryStats;
 
-use crate::schema;
+use lake_table::LakeTable;
+
 use crate::store::{table, EdsRecord, EdsStatus, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -97,12 +99,11 @@ impl Engine {
                 continue;
             }
             let t = table::open(store, &rec).await?;
-            t.update_datafusion_session(&ctx.state()).map_err(StoreError::from)?;
-            let provider = t.table_provider().await?;
-            // Users see the Lake columns; the day partition column stays an implementation detail.
-            let lake_cols: Vec<_> =
-                schema::cloudtrail().arrow.fields().iter().map(|f| col(f.name().as_str())).collect();
-            let view = ctx.read_table(provider)?.select(lake_cols)?.into_view();
+            // Each store's files are read through its own object store, registered under a
+            // URL naming the EDS.
+            let url = ObjectStoreUrl::parse(format!("traillake-eds://{}/", rec.id))?;
+            ctx.register_object_store(url.as_ref(), t.object_store());
+            let view: Arc<dyn datafusion::catalog::TableProvider> = Arc::new(LakeTable::from_snapshot(&t, url)?);
             let mut names = vec![rec.id.to_string(), rec.name.clone()];
             if rec.name.to_ascii_lowercase() != rec.name {
                 names.push(rec.name.to_ascii_lowercase());
