@@ -71,9 +71,8 @@ impl LakeTable {
             .iter()
             .map(|f| {
                 let from_stats = f.stats().as_deref().and_then(time_range_from_stats);
-                let from_day = || {
-                    f.partition_values_map().get(part).cloned().flatten().as_deref().and_then(time_range_of_day)
-                };
+                let from_day =
+                    || f.partition_values_map().get(part).cloned().flatten().as_deref().and_then(time_range_of_day);
                 DataFile {
                     location: f.object_store_path(),
                     size: f.size().max(0) as u64,
@@ -93,8 +92,7 @@ impl LakeTable {
         };
         let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
         let predicate = state.create_physical_expr(filter, &df_schema)?;
-        let Some(pruning) =
-            PruningPredicateBuilder::new().with_file_schema(Arc::clone(&self.schema)).build(predicate)
+        let Some(pruning) = PruningPredicateBuilder::new().with_file_schema(Arc::clone(&self.schema)).build(predicate)
         else {
             return Ok(self.files.iter().collect());
         };

@@ -147,4 +147,28 @@ async fn a_one_day_query_reads_only_that_day() {
     assert_eq!(all.events_matched, 20_000, "{all:?}");
     assert!(all.bytes_scanned > stats.bytes_scanned * 5, "{all:?} vs {stats:?}");
     assert!(all.lake_cost_usd() > 0.0);
+
+    // One field of a struct is read alone, not the whole struct around it.
+    let field = stats_of(&engine, "SELECT userIdentity.arn FROM default").await;
+    let whole = stats_of(&engine, "SELECT userIdentity FROM default").await;
+    assert!(field.bytes_scanned * 3 < whole.bytes_scanned, "{field:?} vs {whole:?}");
+
+    // A needle query filters inside the Parquet reader: the wide columns of the events it
+    // does not return are never read.
+    let id = "SELECT eventID FROM default WHERE eventTime >= '2026-11-10 00:00:00' ORDER BY eventTime LIMIT 1";
+    let mut first = engine.plan(id).await.expect("plan").execute().await.expect("run");
+    let batch = first.try_next().await.expect("batch").expect("one row");
+    let id = datafusion::arrow::util::display::array_value_to_string(batch.column(0), 0).expect("id");
+    let needle = stats_of(&engine, &format!("SELECT * FROM default WHERE eventID = '{id}'")).await;
+    let everything = stats_of(&engine, "SELECT * FROM default").await;
+    assert_eq!(needle.rows_returned, 1, "{needle:?}");
+    assert!(needle.bytes_scanned * 3 < everything.bytes_scanned, "{needle:?} vs {everything:?}");
+}
+
+/// Runs `sql` to the end and returns its statistics.
+async fn stats_of(engine: &Engine, sql: &str) -> traillake::engine::QueryStats {
+    use futures::TryStreamExt;
+    let mut stream = engine.plan(sql).await.expect("plan").execute().await.expect("run");
+    while stream.try_next().await.expect("batch").is_some() {}
+    stream.stats()
 }
