@@ -30,7 +30,12 @@ fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+// The allocator the traillake binary runs with (see `traillake::allocator`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    traillake::allocator::tune();
     let events = env_or("BENCH_EVENTS", 200_000) as u64;
     let clients = env_or("BENCH_CLIENTS", 32);
     let per_client = env_or("BENCH_QUERIES", 20);

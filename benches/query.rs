@@ -83,7 +83,12 @@ const QUERIES: [(&str, &str, &str, &str); 10] = [
 
 const ONE_DAY: usize = 2;
 
+// The allocator the traillake binary runs with (see `traillake::allocator`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    traillake::allocator::tune();
     let events: u64 = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let raw = std::env::var("BENCH_RAW").map(|v| v != "0").unwrap_or(true);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");

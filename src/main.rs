@@ -3,28 +3,12 @@
 use clap::Parser;
 use traillake::cli::{self, Cli};
 
-// Decoding allocates many small, short-lived objects; mimalloc measured faster than glibc here.
-// Without transparent huge pages: zeroing 2 MB pages on demand made run times erratic.
+// See `traillake::allocator` for why.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay` (the same index in both bundled mimalloc versions).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Returning freed memory to the OS after 10 ms (mimalloc's default) made ingest fault the same
-/// pages back in over and over (about 13% of run time); one second keeps them for reuse.
-fn tune_allocator() {
-    // SAFETY: plain C calls on an option index; no pointers involved.
-    unsafe {
-        // 10 is the documented default: anything else means the user set MIMALLOC_PURGE_DELAY.
-        if libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) == 10 {
-            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
-        }
-    }
-}
-
 fn main() {
-    tune_allocator();
+    traillake::allocator::tune();
     // `traillake … | head` should end quietly, as other Unix tools do, not panic on EPIPE.
     // SAFETY: restoring the default disposition of one signal before any thread starts.
     #[cfg(unix)]
