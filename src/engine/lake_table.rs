@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, TimestampMicrosecondArray, UInt64Array};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use datafusion::catalog::Session;
@@ -82,7 +82,7 @@ impl LakeTable {
                 }
             })
             .collect();
-        Ok(Self { schema: schema::cloudtrail().arrow.clone(), store_url, files })
+        Ok(Self { schema: read_schema(&schema::cloudtrail().arrow), store_url, files })
     }
 
     /// The files a query with `filters` must read: those whose `eventtime` range can match.
@@ -161,7 +161,11 @@ impl TableProvider for LakeTable {
                 e_tag: None,
                 version: None,
             };
-            partitioned.push(PartitionedFile::new_from_meta(meta).with_statistics(Arc::new(stats)));
+            partitioned.push(
+                PartitionedFile::new_from_meta(meta)
+                    .with_statistics(Arc::new(stats))
+                    .with_arrow_schema(Arc::clone(&self.schema)),
+            );
         }
         let groups = balanced_groups(partitioned, state.config().target_partitions());
 
@@ -174,6 +178,28 @@ impl TableProvider for LakeTable {
             .with_limit(limit)
             .build();
         format.create_physical_plan(state, config).await
+    }
+}
+
+/// The columns as the scan reads them: strings — top-level and inside structs — as string
+/// views, which the Parquet reader fills by pointing into the decoded pages instead of copying
+/// every value, and which grouping and comparison handle faster. Strings inside lists and maps
+/// stay plain (the map and JSON functions expect them). Results are turned back into plain
+/// strings before they leave the engine. Handing this schema to the reader also spares it
+/// decoding the Arrow schema embedded in every file's footer.
+fn read_schema(stored: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> =
+        stored.fields().iter().map(|f| f.as_ref().clone().with_data_type(view_type(f.data_type()))).collect();
+    Arc::new(Schema::new_with_metadata(fields, stored.metadata().clone()))
+}
+
+fn view_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Utf8 => DataType::Utf8View,
+        DataType::Struct(fields) => DataType::Struct(
+            fields.iter().map(|f| Arc::new(f.as_ref().clone().with_data_type(view_type(f.data_type())))).collect(),
+        ),
+        other => other.clone(),
     }
 }
 

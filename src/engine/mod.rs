@@ -172,7 +172,7 @@ impl Engine {
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         options.verify_plan(&plan)?;
         let df = DataFrame::new(state, plan);
-        Ok(LakeQuery { df: lake_column_names(df, &names)? })
+        Ok(LakeQuery { df: plain_strings(lake_column_names(df, &names)?)? })
     }
 
     /// A query naming a store that is pending deletion says so, instead of "table not found".
@@ -343,6 +343,44 @@ fn lake_column_names(
         })
         .collect();
     df.select(exprs)
+}
+
+/// Results carry plain strings: the scan reads strings as views (see `lake_table`), which
+/// some clients (Flight SQL JDBC drivers, older Arrow readers) do not understand.
+fn plain_strings(df: DataFrame) -> Result<DataFrame, datafusion::error::DataFusionError> {
+    let schema = df.schema().clone();
+    if !schema.fields().iter().any(|f| plain_type(f.data_type()) != *f.data_type()) {
+        return Ok(df);
+    }
+    let exprs: Vec<datafusion::logical_expr::Expr> = schema
+        .iter()
+        .map(|(q, f)| {
+            let c = datafusion::logical_expr::Expr::Column(datafusion::common::Column::new(q.cloned(), f.name()));
+            let plain = plain_type(f.data_type());
+            if plain == *f.data_type() {
+                c
+            } else {
+                datafusion::logical_expr::cast(c, plain).alias(f.name())
+            }
+        })
+        .collect();
+    df.select(exprs)
+}
+
+/// `t` with every string or binary view, at any depth, replaced by its plain counterpart.
+fn plain_type(t: &DataType) -> DataType {
+    use datafusion::arrow::datatypes::Field;
+    let field = |f: &Arc<Field>| Arc::new(f.as_ref().clone().with_data_type(plain_type(f.data_type())));
+    match t {
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        DataType::List(f) => DataType::List(field(f)),
+        DataType::LargeList(f) => DataType::LargeList(field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(field(f), *n),
+        DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+        other => other.clone(),
+    }
 }
 
 /// `useridentity[sessioncontext][sessionissuer][username]` → `username`.
