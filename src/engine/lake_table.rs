@@ -31,6 +31,9 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::ExecutionPlan;
 use deltalake::DeltaTable;
 use object_store::path::Path as ObjectPath;
@@ -56,10 +59,17 @@ struct DataFile {
 /// A queryable snapshot of one EDS.
 #[derive(Debug)]
 pub(super) struct LakeTable {
+    /// The columns queries see.
     schema: SchemaRef,
+    /// The columns the files hold: `schema` without those computed on read.
+    file_schema: SchemaRef,
     store_url: ObjectStoreUrl,
     files: Vec<DataFile>,
 }
+
+/// The column computed on read, and the one it is computed from.
+const CHECKSUM_COLUMN: &str = "eventjsonchecksum";
+const EVENT_JSON_COLUMN: &str = "eventjson";
 
 impl LakeTable {
     /// The snapshot `table` holds, read through the object store registered as `store_url`.
@@ -82,7 +92,12 @@ impl LakeTable {
                 }
             })
             .collect();
-        Ok(Self { schema: read_schema(&schema::cloudtrail().arrow), store_url, files })
+        let s = schema::cloudtrail();
+        // Tables created when the checksum was stored hold it in every file (it is still
+        // computed on read, so both kinds of table answer alike).
+        let legacy = snap.schema().field(CHECKSUM_COLUMN).is_some();
+        let file_schema = read_schema(if legacy { &s.arrow } else { &s.files });
+        Ok(Self { schema: read_schema(&s.arrow), file_schema, store_url, files })
     }
 
     /// The files a query with `filters` must read: those whose `eventtime` range can match.
@@ -101,12 +116,12 @@ impl LakeTable {
     }
 
     fn time_index(&self) -> Option<usize> {
-        self.schema.index_of(TIME_COLUMN).ok()
+        self.file_schema.index_of(TIME_COLUMN).ok()
     }
 
-    /// Statistics of one file, in table-schema order: exact row count and the time range.
+    /// Statistics of one file, in file-schema order: exact row count and the time range.
     fn file_statistics(&self, f: &DataFile) -> Statistics {
-        let mut s = Statistics::new_unknown(&self.schema);
+        let mut s = Statistics::new_unknown(&self.file_schema);
         s.num_rows = f.rows.map_or(Precision::Absent, |n| Precision::Exact(n as usize));
         s.total_byte_size = Precision::Inexact(f.size as usize);
         if let (Some(i), Some((lo, hi))) = (self.time_index(), f.time_range) {
@@ -150,8 +165,25 @@ impl TableProvider for LakeTable {
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
 
+        // The file columns the query needs, and where each output column comes from.
+        let wanted: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let mut file_columns: Vec<usize> = Vec::new();
+        let mut outputs: Vec<Output> = Vec::with_capacity(wanted.len());
+        for &i in &wanted {
+            let name = self.schema.field(i).name();
+            if name == CHECKSUM_COLUMN {
+                outputs.push(Output::Checksum);
+            } else {
+                outputs.push(Output::File(position_of(&mut file_columns, self.file_schema.index_of(name)?)));
+            }
+        }
+        let json_at = match outputs.contains(&Output::Checksum) {
+            true => Some(position_of(&mut file_columns, self.file_schema.index_of(EVENT_JSON_COLUMN)?)),
+            false => None,
+        };
+
         let per_file: Vec<Statistics> = files.iter().map(|f| self.file_statistics(f)).collect();
-        let table_stats = Statistics::try_merge_iter(&per_file, &self.schema)?;
+        let table_stats = Statistics::try_merge_iter(&per_file, &self.file_schema)?;
         let mut partitioned = Vec::with_capacity(files.len());
         for (f, stats) in files.iter().zip(per_file) {
             let meta = ObjectMeta {
@@ -164,21 +196,80 @@ impl TableProvider for LakeTable {
             partitioned.push(
                 PartitionedFile::new_from_meta(meta)
                     .with_statistics(Arc::new(stats))
-                    .with_arrow_schema(Arc::clone(&self.schema)),
+                    .with_arrow_schema(Arc::clone(&self.file_schema)),
             );
         }
         let groups = balanced_groups(partitioned, state.config().target_partitions());
 
         let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
-        let source = Arc::new(ParquetSource::new(Arc::clone(&self.schema)));
+        let source = Arc::new(ParquetSource::new(Arc::clone(&self.file_schema)));
         let config = FileScanConfigBuilder::new(self.store_url.clone(), source)
             .with_file_groups(groups)
             .with_statistics(table_stats)
-            .with_projection_indices(projection.cloned())?
+            .with_projection_indices(Some(file_columns))?
             .with_limit(limit)
             .build();
-        format.create_physical_plan(state, config).await
+        let scan = format.create_physical_plan(state, config).await?;
+        let Some(json_at) = json_at else {
+            if outputs.iter().enumerate().all(|(k, o)| *o == Output::File(k)) {
+                return Ok(scan);
+            }
+            return reorder(scan, &outputs, None);
+        };
+        // The checksum is computed from the event text (see `schema::Derived`).
+        let scanned = DFSchema::try_from(scan.schema())?;
+        let json = datafusion::logical_expr::col(scan.schema().field(json_at).name());
+        let digest = datafusion::functions::expr_fn::encode(
+            datafusion::functions::expr_fn::sha256(json),
+            datafusion::logical_expr::lit("hex"),
+        );
+        let digest = datafusion::logical_expr::cast(digest, DataType::Utf8View);
+        let checksum = state.create_physical_expr(digest, &scanned)?;
+        reorder(scan, &outputs, Some(checksum))
     }
+}
+
+/// Where one output column of a scan comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// The file scan's column at this position.
+    File(usize),
+    /// The checksum of the event text.
+    Checksum,
+}
+
+/// Position of `index` in `columns`, added at the end if absent.
+fn position_of(columns: &mut Vec<usize>, index: usize) -> usize {
+    match columns.iter().position(|&c| c == index) {
+        Some(p) => p,
+        None => {
+            columns.push(index);
+            columns.len() - 1
+        }
+    }
+}
+
+/// The scan's columns in the order (and with the computed column) the query asked for.
+fn reorder(
+    scan: Arc<dyn ExecutionPlan>,
+    outputs: &[Output],
+    checksum: Option<Arc<dyn PhysicalExpr>>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let input = scan.schema();
+    let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = Vec::with_capacity(outputs.len());
+    for o in outputs {
+        exprs.push(match (o, &checksum) {
+            (Output::File(k), _) => {
+                let name = input.field(*k).name().clone();
+                (Arc::new(PhysicalColumn::new(&name, *k)), name)
+            }
+            (Output::Checksum, Some(e)) => (Arc::clone(e), CHECKSUM_COLUMN.to_string()),
+            (Output::Checksum, None) => {
+                return Err(datafusion::error::DataFusionError::Internal("checksum without its expression".into()))
+            }
+        });
+    }
+    Ok(Arc::new(ProjectionExec::try_new(exprs, scan)?))
 }
 
 /// The columns as the scan reads them: strings — top-level and inside structs — as string

@@ -25,7 +25,6 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
 use super::time::{parse_event_time, MICROS_PER_DAY};
 use crate::schema::{self, Derived, EventSchema, FieldSpec, FieldType};
@@ -405,7 +404,6 @@ fn bool_of(raw: &str) -> Option<bool> {
 struct DayColumns {
     columns: Vec<Option<Column>>,
     eventjson: StringBuilder,
-    checksum: StringBuilder,
     rows: usize,
 }
 
@@ -414,7 +412,6 @@ impl DayColumns {
         Self {
             columns: schema.spec.fields.iter().map(|f| f.derived.is_none().then(|| Column::new(&f.ty))).collect(),
             eventjson: StringBuilder::new(),
-            checksum: StringBuilder::new(),
             rows: 0,
         }
     }
@@ -504,10 +501,6 @@ impl EventBatchBuilder {
             }
         }
         dc.eventjson.append_value(text);
-        let mut hexbuf = [0u8; 64];
-        // Cannot fail: 32 bytes always fit 64 hex digits.
-        let _ = hex::encode_to_slice(Sha256::digest(raw), &mut hexbuf);
-        dc.checksum.append_value(std::str::from_utf8(&hexbuf).unwrap_or_default());
         dc.rows += 1;
         self.rows += 1;
         self.json_bytes += raw.len();
@@ -525,7 +518,8 @@ impl EventBatchBuilder {
             for (spec, col) in self.schema.spec.fields.iter().zip(dc.columns.iter_mut()) {
                 arrays.push(match (spec.derived, col) {
                     (Some(Derived::EventJson), _) => Arc::new(dc.eventjson.finish()),
-                    (Some(Derived::EventJsonSha256), _) => Arc::new(dc.checksum.finish()),
+                    // Computed from eventjson when read (see `Derived`).
+                    (Some(Derived::EventJsonSha256), _) => continue,
                     (None, Some(col)) => col.finish()?,
                     (None, None) => unreachable!("every non-derived field has a column"),
                 });

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::PrimitiveArray;
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::arrow::compute::{filter_record_batch, interleave_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::{Date32Type, TimestampMicrosecondType, UInt32Type};
 #[allow(deprecated)]
@@ -80,6 +81,8 @@ pub struct Writer<'a> {
     /// Events with `eventtime` before this (µs since the epoch) are past retention.
     retention_cutoff_micros: i64,
     selectors: Option<Vec<AdvancedEventSelector>>,
+    /// The table was created when `eventjsonchecksum` was stored: its files must still get it.
+    legacy_checksum: bool,
     pub report: IngestReport,
 }
 
@@ -93,6 +96,8 @@ impl<'a> Writer<'a> {
         selectors: Option<Vec<AdvancedEventSelector>>,
     ) -> Self {
         let props = parquet_properties(&config);
+        let legacy_checksum =
+            table.snapshot().is_ok_and(|s| s.schema().field(CHECKSUM_COLUMN).is_some());
         let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(rec.retention_period));
         Self {
             store,
@@ -111,6 +116,7 @@ impl<'a> Writer<'a> {
             quarantine_files: 0,
             retention_cutoff_micros: cutoff.timestamp_micros(),
             selectors,
+            legacy_checksum,
             report: IngestReport::default(),
         }
     }
@@ -204,7 +210,8 @@ impl<'a> Writer<'a> {
         Ok(filter_record_batch(&batch, &BooleanArray::from(keep))?)
     }
 
-    /// Dedup keys of the events already stored for one day (reads two narrow columns).
+    /// Dedup keys of the events already stored for one day. Reads the `eventid` column; only a
+    /// file holding events without an id is read again with their text.
     async fn load_day_keys(&self, day: i32) -> Result<FxHashSet<u128>, IngestError> {
         let mut keys = FxHashSet::default();
         let Ok(snap) = self.table.snapshot() else { return Ok(keys) };
@@ -220,15 +227,18 @@ impl<'a> Writer<'a> {
         for path in files {
             let path = object_store::path::Path::from_url_path(&path)
                 .map_err(|e| IngestError::Internal(format!("bad file path {path}: {e}")))?;
-            // Deprecated upstream in favour of hand-written readers; still the simplest correct one.
-            #[allow(deprecated)]
-            let reader = ParquetObjectReader::new(Arc::clone(&store), path);
-            let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
-            let names = ["eventid", "eventjsonchecksum"];
-            let mask = ProjectionMask::columns(builder.parquet_schema(), names.iter().copied());
-            let mut stream = builder.with_projection(mask).build()?;
-            while let Some(b) = stream.try_next().await? {
-                keys.extend(event_keys(&b));
+            let mut without_id = false;
+            for b in read_columns(&store, &path, &["eventid"]).await? {
+                if b.column(0).null_count() > 0 {
+                    without_id = true;
+                } else {
+                    keys.extend(event_keys(&b));
+                }
+            }
+            if without_id {
+                for b in read_columns(&store, &path, &["eventid", "eventjson"]).await? {
+                    keys.extend(event_keys(&b));
+                }
             }
         }
         Ok(keys)
@@ -269,7 +279,8 @@ impl<'a> Writer<'a> {
         let mut tasks = Vec::with_capacity(days.len());
         for (day, batches) in days {
             let writer = RecordBatchWriter::for_table(&self.table)?.with_writer_properties(self.props.clone());
-            tasks.push(async move { tokio::spawn(encode_day(writer, day, batches)).await });
+            let legacy = self.legacy_checksum;
+            tasks.push(async move { tokio::spawn(encode_day(writer, day, batches, legacy)).await });
         }
         let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let mut results = futures::stream::iter(tasks).buffer_unordered(parallel);
@@ -321,6 +332,7 @@ async fn encode_day(
     mut writer: RecordBatchWriter,
     day: i32,
     batches: Vec<RecordBatch>,
+    legacy_checksum: bool,
 ) -> Result<(Vec<deltalake::kernel::Add>, u64), IngestError> {
     let mut partition = IndexMap::new();
     partition.insert(schema::cloudtrail().partition_column().to_string(), delta_kernel::expressions::Scalar::Date(day));
@@ -328,13 +340,33 @@ async fn encode_day(
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     let mut events = 0u64;
     for chunk in order.chunks(CHUNK_ROWS) {
-        let sorted = interleave_record_batch(&refs, chunk)?;
+        let mut sorted = interleave_record_batch(&refs, chunk)?;
         events += sorted.num_rows() as u64;
+        if legacy_checksum {
+            sorted = with_checksum(&sorted)?;
+        }
         writer.write_partition(sorted, &partition, deltalake::writer::WriteMode::Default).await?;
     }
     drop(refs);
     drop(batches);
     Ok((writer.flush().await?, events))
+}
+
+/// The checksum column tables created by earlier versions store.
+const CHECKSUM_COLUMN: &str = "eventjsonchecksum";
+
+/// `batch` plus the SHA-256 (hex) of each row's `eventjson`, for tables that store it.
+fn with_checksum(batch: &RecordBatch) -> Result<RecordBatch, IngestError> {
+    let json = batch
+        .column_by_name("eventjson")
+        .map(|c| c.as_string::<i32>().clone())
+        .ok_or_else(|| IngestError::Internal("batch without eventjson".into()))?;
+    let sums: StringArray = json.iter().map(|t| t.map(|t| hex::encode(Sha256::digest(t.as_bytes())))).collect();
+    let mut fields: Vec<FieldRef> = batch.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(CHECKSUM_COLUMN, DataType::Utf8, true)));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(sums));
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 fn day_string(day: i32) -> String {
@@ -362,11 +394,25 @@ fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>, IngestEr
         .collect()
 }
 
-/// One key per row identifying the event: its `eventID` (a UUID), else a hash of it, else the
-/// checksum of the event text.
+/// Some columns of one data file.
+async fn read_columns(
+    store: &Arc<dyn object_store::ObjectStore>,
+    path: &object_store::path::Path,
+    names: &[&str],
+) -> Result<Vec<RecordBatch>, IngestError> {
+    // Deprecated upstream in favour of hand-written readers; still the simplest correct one.
+    #[allow(deprecated)]
+    let reader = ParquetObjectReader::new(Arc::clone(store), path.clone());
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), names.iter().copied());
+    Ok(builder.with_projection(mask).build()?.try_collect().await?)
+}
+
+/// One key per row identifying the event: its `eventID` (a UUID), else a hash of it, else a
+/// hash of the event text.
 fn event_keys(batch: &RecordBatch) -> Vec<u128> {
     let ids = batch.column_by_name("eventid").map(|c| c.as_string::<i32>().clone());
-    let sums = batch.column_by_name("eventjsonchecksum").map(|c| c.as_string::<i32>().clone());
+    let sums = batch.column_by_name("eventjson").map(|c| c.as_string::<i32>().clone());
     (0..batch.num_rows())
         .map(|i| {
             if let Some(ids) = ids.as_ref().filter(|a| a.is_valid(i)) {
@@ -430,7 +476,7 @@ pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
         }]));
     }
     // Dictionaries only pay where values repeat; for unique-per-event columns they are pure cost.
-    for col in ["eventjson", "eventjsonchecksum", "eventid", "requestid", "sharedeventid", "eventtime", "errormessage"]
+    for col in ["eventjson", CHECKSUM_COLUMN, "eventid", "requestid", "sharedeventid", "eventtime", "errormessage"]
     {
         b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
     }

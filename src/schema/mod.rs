@@ -71,8 +71,17 @@ pub struct ItemSpec {
 pub enum Derived {
     /// The original event text.
     EventJson,
-    /// SHA-256 (hex) of the original event text.
+    /// SHA-256 (hex) of the original event text. Computed from `eventjson` when queried, not
+    /// stored: 32 incompressible bytes per event would cost a fifth of the store for a value
+    /// that is a function of another column.
     EventJsonSha256,
+}
+
+impl Derived {
+    /// Whether the column is computed when read rather than stored.
+    pub fn is_computed_on_read(self) -> bool {
+        matches!(self, Derived::EventJsonSha256)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,7 +103,9 @@ pub struct EventSchema {
     pub spec: EventSchemaSpec,
     /// Columns users see (the Lake schema).
     pub arrow: SchemaRef,
-    /// What is stored: the Lake columns plus the day partition column.
+    /// What the data files hold: the Lake columns except those computed on read.
+    pub files: SchemaRef,
+    /// What the Delta table holds: the file columns plus the day partition column.
     pub stored: SchemaRef,
 }
 
@@ -103,11 +114,18 @@ impl EventSchema {
         let spec: EventSchemaSpec = serde_json::from_str(json)?;
         validate(&spec.fields)?;
         let fields: Vec<Field> = spec.fields.iter().map(field_to_arrow).collect();
-        let arrow = Arc::new(Schema::new(fields.clone()));
-        let mut stored_fields = fields;
+        let arrow = Arc::new(Schema::new(fields));
+        let file_fields: Vec<Field> = spec
+            .fields
+            .iter()
+            .filter(|f| !f.derived.is_some_and(Derived::is_computed_on_read))
+            .map(field_to_arrow)
+            .collect();
+        let files = Arc::new(Schema::new(file_fields.clone()));
+        let mut stored_fields = file_fields;
         stored_fields.push(Field::new(&spec.partition.name, DataType::Date32, false));
         let stored = Arc::new(Schema::new(stored_fields));
-        Ok(Self { spec, arrow, stored })
+        Ok(Self { spec, arrow, files, stored })
     }
 
     /// Index of a top-level column by physical name.
@@ -211,6 +229,11 @@ mod tests {
         assert!(matches!(f("resources"), Some(DataType::List(_))));
         assert!(s.stored.field_with_name("calendarday").is_ok());
         assert!(s.arrow.field_with_name("calendarday").is_err());
+        // The checksum is a Lake column but is computed from eventjson when read.
+        assert_eq!(f("eventjsonchecksum"), Some(DataType::Utf8));
+        assert!(s.files.field_with_name("eventjsonchecksum").is_err());
+        assert!(s.stored.field_with_name("eventjsonchecksum").is_err());
+        assert!(s.files.field_with_name("eventjson").is_ok());
         for field in s.arrow.fields() {
             assert_eq!(field.name(), &field.name().to_ascii_lowercase());
         }

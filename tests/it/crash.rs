@@ -52,18 +52,30 @@ async fn same_events_from_other_files_are_not_duplicated() {
     let tmp = tempfile::tempdir().expect("tmp");
     let a = tmp.path().join("a.json");
     let b = tmp.path().join("copy/b.json.gz");
+    // Two events with an eventID, two hand-made ones without (told apart by their text).
+    let no_id = |name: &str| {
+        format!(r#"{{"eventVersion":"1.08","eventTime":"2026-10-01T02:00:00Z","eventSource":"s3.amazonaws.com","eventName":"{name}"}}"#)
+    };
     let body = format!(
-        "{{\"Records\":[{},{}]}}",
+        "{{\"Records\":[{},{},{},{}]}}",
         event("50000000-0000-4000-8000-000000000001", "2026-10-01T00:00:00Z", "A"),
-        event("50000000-0000-4000-8000-000000000002", "2026-10-01T01:00:00Z", "B")
+        event("50000000-0000-4000-8000-000000000002", "2026-10-01T01:00:00Z", "B"),
+        no_id("C"),
+        no_id("D")
     );
     write(&a, &body);
     write(&b, gzip(body.as_bytes()));
     let store = store_in(tmp.path());
     let r1 = ingest_paths(&store, None, &[&a]).await;
     let r2 = ingest_paths(&store, None, &[&b]).await;
-    assert_eq!((r1.events_added, r2.events_added, r2.duplicates_skipped), (2, 0, 2));
-    assert_eq!(count(&store, "SELECT count(*) FROM default").await, 2);
+    assert_eq!((r1.events_added, r2.events_added, r2.duplicates_skipped), (4, 0, 4));
+    assert_eq!(count(&store, "SELECT count(*) FROM default").await, 4);
+    // A new event without an id on the same day is still added.
+    let c = tmp.path().join("c.json");
+    write(&c, format!("{{\"Records\":[{},{}]}}", no_id("C"), no_id("E")));
+    let r3 = ingest_paths(&store, None, &[&c]).await;
+    assert_eq!((r3.events_added, r3.duplicates_skipped), (1, 1));
+    assert_eq!(count(&store, "SELECT count(*) FROM default WHERE eventid IS NULL").await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

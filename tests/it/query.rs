@@ -172,3 +172,105 @@ async fn stats_of(engine: &Engine, sql: &str) -> traillake::engine::QueryStats {
     while stream.try_next().await.expect("batch").is_some() {}
     stream.stats()
 }
+
+/// SHA-256 (hex) as the tests compute it, independently of the engine.
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// Every data file of the store, with its column names.
+fn parquet_columns(root: &std::path::Path) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let file = std::fs::File::open(&p).expect("open");
+                let reader =
+                    datafusion::parquet::file::reader::SerializedFileReader::new(file).expect("parquet footer");
+                use datafusion::parquet::file::reader::FileReader;
+                let schema = reader.metadata().file_metadata().schema_descr_ptr();
+                out.push(schema.root_schema().get_fields().iter().map(|f| f.name().to_string()).collect());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checksum_is_computed_from_the_event_text() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (store, id) = small_store(tmp.path()).await;
+    // Not stored: the files hold the event text, not its digest.
+    let files = parquet_columns(&tmp.path().join("store"));
+    assert!(!files.is_empty());
+    for cols in &files {
+        assert!(cols.iter().any(|c| c == "eventjson") && !cols.iter().any(|c| c == "eventjsonchecksum"), "{cols:?}");
+    }
+    // Computed on read, in any column order, next to the columns it is computed from or not.
+    let rows = query_json(
+        &store,
+        &format!("SELECT eventJsonChecksum, eventName, eventJson FROM {id} ORDER BY eventTime"),
+    )
+    .await;
+    assert_eq!(rows.len(), 5);
+    for r in &rows {
+        let text = r["eventjson"].as_str().expect("text");
+        assert_eq!(r["eventjsonchecksum"].as_str(), Some(sha256_hex(text).as_str()), "{r:?}");
+    }
+    let first = rows[0]["eventjsonchecksum"].as_str().expect("checksum").to_string();
+    let hit = query_json(&store, &format!("SELECT eventName, eventjsonchecksum FROM {id} WHERE eventjsonchecksum = '{first}'")).await;
+    assert_eq!(hit, vec![serde_json::json!({"eventname": "RunInstances", "eventjsonchecksum": first})]);
+    let n = count(&store, &format!("SELECT count(eventjsonchecksum) FROM {id} WHERE eventtime > '2026-09-02 00:00:00'")).await;
+    assert_eq!(n, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_that_kept_the_checksum_column_still_ingest_and_query() {
+    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    // An event data store created when the checksum was a stored column.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = store_in(tmp.path());
+    let rec = store.create_eds("old").await.expect("create");
+    let url = store.url_of(&format!("{}/", rec.table_path)).expect("table url");
+    std::fs::remove_dir_all(url.to_file_path().expect("local table")).expect("remove new table");
+    let stored = traillake::schema::cloudtrail().stored.clone();
+    let mut fields: Vec<Field> = stored.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.insert(fields.len() - 1, Field::new("eventjsonchecksum", DataType::Utf8, true));
+    let kernel: deltalake::kernel::StructType = (&Schema::new(fields)).try_into_kernel().expect("kernel schema");
+    deltalake::DeltaTableBuilder::from_url(url)
+        .expect("builder")
+        .build()
+        .expect("table")
+        .create()
+        .with_columns(kernel.fields().cloned())
+        .with_partition_columns(["calendarday"])
+        .await
+        .expect("legacy table");
+
+    let f = tmp.path().join("t.json");
+    let evs = [
+        event("40000000-0000-4000-8000-000000000001", "2026-09-01T12:00:00Z", "RunInstances"),
+        event("40000000-0000-4000-8000-000000000002", "2026-09-01T13:00:00Z", "StopInstances"),
+    ];
+    write(&f, format!("{{\"Records\":[{}]}}", evs.join(",")));
+    let r = ingest_paths(&store, Some("old"), &[&f]).await;
+    assert_eq!(r.events_added, 2, "{}", r.summary());
+    // The files still get the column (other readers of the table expect it) ...
+    for cols in parquet_columns(&tmp.path().join("store")) {
+        assert!(cols.iter().any(|c| c == "eventjsonchecksum"), "{cols:?}");
+    }
+    // ... and queries see the same digest either way.
+    let rows = query_json(&store, "SELECT eventjsonchecksum AS c, eventjson FROM old ORDER BY eventtime").await;
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!(r["c"].as_str(), Some(sha256_hex(r["eventjson"].as_str().expect("text")).as_str()));
+    }
+    // Re-ingesting adds nothing.
+    assert_eq!(ingest_paths(&store, Some("old"), &[&f]).await.events_added, 0);
+}
