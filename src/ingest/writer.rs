@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::PrimitiveArray;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::arrow::compute::{filter_record_batch, interleave_record_batch, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::arrow::datatypes::{Date32Type, TimestampMicrosecondType, UInt32Type};
 #[allow(deprecated)]
 use datafusion::parquet::arrow::async_reader::ParquetObjectReader;
@@ -96,8 +96,7 @@ impl<'a> Writer<'a> {
         selectors: Option<Vec<AdvancedEventSelector>>,
     ) -> Self {
         let props = parquet_properties(&config);
-        let legacy_checksum =
-            table.snapshot().is_ok_and(|s| s.schema().field(CHECKSUM_COLUMN).is_some());
+        let legacy_checksum = table.snapshot().is_ok_and(|s| s.schema().field(CHECKSUM_COLUMN).is_some());
         let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(rec.retention_period));
         Self {
             store,
@@ -476,8 +475,7 @@ pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
         }]));
     }
     // Dictionaries only pay where values repeat; for unique-per-event columns they are pure cost.
-    for col in ["eventjson", CHECKSUM_COLUMN, "eventid", "requestid", "sharedeventid", "eventtime", "errormessage"]
-    {
+    for col in ["eventjson", CHECKSUM_COLUMN, "eventid", "requestid", "sharedeventid", "eventtime", "errormessage"] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
     }
     for map in ["requestparameters", "responseelements", "additionaleventdata", "serviceeventdetails"] {

@@ -54,7 +54,9 @@ async fn same_events_from_other_files_are_not_duplicated() {
     let b = tmp.path().join("copy/b.json.gz");
     // Two events with an eventID, two hand-made ones without (told apart by their text).
     let no_id = |name: &str| {
-        format!(r#"{{"eventVersion":"1.08","eventTime":"2026-10-01T02:00:00Z","eventSource":"s3.amazonaws.com","eventName":"{name}"}}"#)
+        format!(
+            r#"{{"eventVersion":"1.08","eventTime":"2026-10-01T02:00:00Z","eventSource":"s3.amazonaws.com","eventName":"{name}"}}"#
+        )
     };
     let body = format!(
         "{{\"Records\":[{},{},{},{}]}}",

@@ -212,27 +212,31 @@ async fn the_checksum_is_computed_from_the_event_text() {
         assert!(cols.iter().any(|c| c == "eventjson") && !cols.iter().any(|c| c == "eventjsonchecksum"), "{cols:?}");
     }
     // Computed on read, in any column order, next to the columns it is computed from or not.
-    let rows = query_json(
-        &store,
-        &format!("SELECT eventJsonChecksum, eventName, eventJson FROM {id} ORDER BY eventTime"),
-    )
-    .await;
+    let rows =
+        query_json(&store, &format!("SELECT eventJsonChecksum, eventName, eventJson FROM {id} ORDER BY eventTime"))
+            .await;
     assert_eq!(rows.len(), 5);
     for r in &rows {
         let text = r["eventjson"].as_str().expect("text");
         assert_eq!(r["eventjsonchecksum"].as_str(), Some(sha256_hex(text).as_str()), "{r:?}");
     }
     let first = rows[0]["eventjsonchecksum"].as_str().expect("checksum").to_string();
-    let hit = query_json(&store, &format!("SELECT eventName, eventjsonchecksum FROM {id} WHERE eventjsonchecksum = '{first}'")).await;
+    let hit = query_json(
+        &store,
+        &format!("SELECT eventName, eventjsonchecksum FROM {id} WHERE eventjsonchecksum = '{first}'"),
+    )
+    .await;
     assert_eq!(hit, vec![serde_json::json!({"eventname": "RunInstances", "eventjsonchecksum": first})]);
-    let n = count(&store, &format!("SELECT count(eventjsonchecksum) FROM {id} WHERE eventtime > '2026-09-02 00:00:00'")).await;
+    let n =
+        count(&store, &format!("SELECT count(eventjsonchecksum) FROM {id} WHERE eventtime > '2026-09-02 00:00:00'"))
+            .await;
     assert_eq!(n, 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_that_kept_the_checksum_column_still_ingest_and_query() {
-    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
     // An event data store created when the checksum was a stored column.
     let tmp = tempfile::tempdir().expect("tmp");
     let store = store_in(tmp.path());

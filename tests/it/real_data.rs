@@ -56,8 +56,11 @@ async fn real_captures_ingest_once_and_bad_file_is_quarantined() {
     .await;
     assert_eq!(mfa, vec![serde_json::json!({"m": "No"}), serde_json::json!({"m": "true"})]);
     // Every stored event keeps its original text with a matching checksum.
-    let bad =
-        count(&store, "SELECT count(*) FROM default WHERE eventjsonchecksum IS DISTINCT FROM encode(sha256(eventjson), 'hex')").await;
+    let bad = count(
+        &store,
+        "SELECT count(*) FROM default WHERE eventjsonchecksum IS DISTINCT FROM encode(sha256(eventjson), 'hex')",
+    )
+    .await;
     assert_eq!(bad, 0);
 
     // Idempotent: a second run reads nothing new.
