@@ -39,7 +39,7 @@ use deltalake::DeltaTable;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectMeta;
 
-use crate::schema;
+use crate::schema::{self, CHECKSUM_COLUMN};
 use crate::store::StoreError;
 
 /// The column whose per-file range the log records and queries prune on.
@@ -67,8 +67,7 @@ pub(super) struct LakeTable {
     files: Vec<DataFile>,
 }
 
-/// The column computed on read, and the one it is computed from.
-const CHECKSUM_COLUMN: &str = "eventjsonchecksum";
+/// The column computed on read (`schema::CHECKSUM_COLUMN`) is computed from this one.
 const EVENT_JSON_COLUMN: &str = "eventjson";
 
 impl LakeTable {

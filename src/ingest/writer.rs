@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use super::quarantine::QuarantineItem;
 use super::worker::{SourceReport, ToWriter};
 use super::{IngestError, IngestReport};
-use crate::schema;
+use crate::schema::{self, CHECKSUM_COLUMN};
 use crate::store::selectors::{self, AdvancedEventSelector};
 use crate::store::table::{CommitLedger, COMMIT_INFO_KEY};
 use crate::store::{EdsRecord, Store};
@@ -350,9 +350,6 @@ async fn encode_day(
     drop(batches);
     Ok((writer.flush().await?, events))
 }
-
-/// The checksum column tables created by earlier versions store.
-const CHECKSUM_COLUMN: &str = "eventjsonchecksum";
 
 /// `batch` plus the SHA-256 (hex) of each row's `eventjson`, for tables that store it.
 fn with_checksum(batch: &RecordBatch) -> Result<RecordBatch, IngestError> {

@@ -77,6 +77,10 @@ pub enum Derived {
     EventJsonSha256,
 }
 
+/// The column holding `Derived::EventJsonSha256` (computed on read; stored by tables created
+/// before that).
+pub const CHECKSUM_COLUMN: &str = "eventjsonchecksum";
+
 impl Derived {
     /// Whether the column is computed when read rather than stored.
     pub fn is_computed_on_read(self) -> bool {
