@@ -94,7 +94,7 @@ impl LakeTable {
         let s = schema::cloudtrail();
         // Tables created when the checksum was stored hold it in every file (it is still
         // computed on read, so both kinds of table answer alike).
-        let legacy = snap.schema().field(CHECKSUM_COLUMN).is_some();
+        let legacy = crate::store::table::stores_checksum(table);
         let file_schema = read_schema(if legacy { &s.arrow } else { &s.files });
         Ok(Self { schema: read_schema(&s.arrow), file_schema, store_url, files })
     }

@@ -96,7 +96,7 @@ impl<'a> Writer<'a> {
         selectors: Option<Vec<AdvancedEventSelector>>,
     ) -> Self {
         let props = parquet_properties(&config);
-        let legacy_checksum = table.snapshot().is_ok_and(|s| s.schema().field(CHECKSUM_COLUMN).is_some());
+        let legacy_checksum = crate::store::table::stores_checksum(&table);
         let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(rec.retention_period));
         Self {
             store,
@@ -408,7 +408,7 @@ async fn read_columns(
 /// hash of the event text.
 fn event_keys(batch: &RecordBatch) -> Vec<u128> {
     let ids = batch.column_by_name("eventid").map(|c| c.as_string::<i32>().clone());
-    let sums = batch.column_by_name("eventjson").map(|c| c.as_string::<i32>().clone());
+    let texts = batch.column_by_name("eventjson").map(|c| c.as_string::<i32>().clone());
     (0..batch.num_rows())
         .map(|i| {
             if let Some(ids) = ids.as_ref().filter(|a| a.is_valid(i)) {
@@ -418,7 +418,7 @@ fn event_keys(batch: &RecordBatch) -> Vec<u128> {
                 }
                 return hash128(id.as_bytes());
             }
-            match sums.as_ref().filter(|a| a.is_valid(i)) {
+            match texts.as_ref().filter(|a| a.is_valid(i)) {
                 Some(s) => hash128(s.value(i).as_bytes()),
                 None => hash128(format!("row-{i}").as_bytes()),
             }

@@ -44,6 +44,12 @@ pub async fn create(store: &Store, rec: &EdsRecord) -> Result<DeltaTable, StoreE
     Ok(table)
 }
 
+/// Whether the table was created when `eventjsonchecksum` was a stored column (its files hold
+/// it; newer tables compute it on read).
+pub fn stores_checksum(table: &DeltaTable) -> bool {
+    table.snapshot().is_ok_and(|s| s.schema().field(schema::CHECKSUM_COLUMN).is_some())
+}
+
 pub async fn open(store: &Store, rec: &EdsRecord) -> Result<DeltaTable, StoreError> {
     let url = store.url_of(&format!("{}/", rec.table_path))?;
     let mut table = DeltaTableBuilder::from_url(url)?.with_storage_options(store.storage_options().clone()).build()?;
