@@ -65,9 +65,12 @@ pub(super) struct LakeTable {
     file_schema: SchemaRef,
     store_url: ObjectStoreUrl,
     files: Vec<DataFile>,
+    /// The columns the stored event text refers to: (name, reference code).
+    text_refs: Vec<(String, u8)>,
 }
 
-/// The column computed on read (`schema::CHECKSUM_COLUMN`) is computed from this one.
+/// The columns computed on read (the original event text and `schema::CHECKSUM_COLUMN`) are
+/// computed from this one.
 const EVENT_JSON_COLUMN: &str = "eventjson";
 
 impl LakeTable {
@@ -96,7 +99,8 @@ impl LakeTable {
         // computed on read, so both kinds of table answer alike).
         let legacy = crate::store::table::stores_checksum(table);
         let file_schema = read_schema(if legacy { &s.arrow } else { &s.files });
-        Ok(Self { schema: read_schema(&s.arrow), file_schema, store_url, files })
+        let text_refs = s.text_refs.iter().map(|&(i, code)| (s.spec.fields[i].name.clone(), code)).collect();
+        Ok(Self { schema: read_schema(&s.arrow), file_schema, store_url, files, text_refs })
     }
 
     /// The files a query with `filters` must read: those whose `eventtime` range can match.
@@ -169,15 +173,22 @@ impl TableProvider for LakeTable {
         let mut file_columns: Vec<usize> = Vec::new();
         let mut outputs: Vec<Output> = Vec::with_capacity(wanted.len());
         for &i in &wanted {
-            let name = self.schema.field(i).name();
-            if name == CHECKSUM_COLUMN {
-                outputs.push(Output::Checksum);
-            } else {
-                outputs.push(Output::File(position_of(&mut file_columns, self.file_schema.index_of(name)?)));
-            }
+            outputs.push(match self.schema.field(i).name().as_str() {
+                CHECKSUM_COLUMN => Output::Checksum,
+                EVENT_JSON_COLUMN => Output::EventJson,
+                name => Output::File(position_of(&mut file_columns, self.file_schema.index_of(name)?)),
+            });
         }
-        let json_at = match outputs.contains(&Output::Checksum) {
-            true => Some(position_of(&mut file_columns, self.file_schema.index_of(EVENT_JSON_COLUMN)?)),
+        // The event text is stored with references to other columns' values (see
+        // `schema::event_text`): restoring it needs those columns too.
+        let restore_from = match outputs.iter().any(|o| matches!(o, Output::EventJson | Output::Checksum)) {
+            true => {
+                let mut at = vec![position_of(&mut file_columns, self.file_schema.index_of(EVENT_JSON_COLUMN)?)];
+                for (name, _) in &self.text_refs {
+                    at.push(position_of(&mut file_columns, self.file_schema.index_of(name)?));
+                }
+                Some(at)
+            }
             false => None,
         };
 
@@ -209,23 +220,34 @@ impl TableProvider for LakeTable {
             .with_limit(limit)
             .build();
         let scan = format.create_physical_plan(state, config).await?;
-        let Some(json_at) = json_at else {
+        let Some(restore_from) = restore_from else {
             if outputs.iter().enumerate().all(|(k, o)| *o == Output::File(k)) {
                 return Ok(scan);
             }
             return reorder(scan, &outputs, None);
         };
-        // The checksum is computed from the event text (see `schema::Derived`).
         let scanned = DFSchema::try_from(scan.schema())?;
-        let json = datafusion::logical_expr::col(scan.schema().field(json_at).name());
+        let column = |k: usize| datafusion::logical_expr::col(scan.schema().field(k).name());
+        let udf = super::event_text::restore_udf(self.text_refs.iter().map(|(_, c)| *c).collect());
+        let text = udf.call(restore_from.iter().map(|&k| column(k)).collect());
+        // The checksum is computed from the event text (see `schema::Derived`).
         let digest = datafusion::functions::expr_fn::encode(
-            datafusion::functions::expr_fn::sha256(json),
+            datafusion::functions::expr_fn::sha256(text.clone()),
             datafusion::logical_expr::lit("hex"),
         );
         let digest = datafusion::logical_expr::cast(digest, DataType::Utf8View);
-        let checksum = state.create_physical_expr(digest, &scanned)?;
-        reorder(scan, &outputs, Some(checksum))
+        let computed = Computed {
+            text: state.create_physical_expr(text, &scanned)?,
+            checksum: state.create_physical_expr(digest, &scanned)?,
+        };
+        reorder(scan, &outputs, Some(computed))
     }
+}
+
+/// The columns computed on read, as expressions over the file scan's columns.
+struct Computed {
+    text: Arc<dyn PhysicalExpr>,
+    checksum: Arc<dyn PhysicalExpr>,
 }
 
 /// Where one output column of a scan comes from.
@@ -233,6 +255,8 @@ impl TableProvider for LakeTable {
 enum Output {
     /// The file scan's column at this position.
     File(usize),
+    /// The event text, restored from the stored text and the columns it refers to.
+    EventJson,
     /// The checksum of the event text.
     Checksum,
 }
@@ -248,23 +272,26 @@ fn position_of(columns: &mut Vec<usize>, index: usize) -> usize {
     }
 }
 
-/// The scan's columns in the order (and with the computed column) the query asked for.
+/// The scan's columns in the order (and with the computed columns) the query asked for.
 fn reorder(
     scan: Arc<dyn ExecutionPlan>,
     outputs: &[Output],
-    checksum: Option<Arc<dyn PhysicalExpr>>,
+    computed: Option<Computed>,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
     let input = scan.schema();
     let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = Vec::with_capacity(outputs.len());
     for o in outputs {
-        exprs.push(match (o, &checksum) {
+        exprs.push(match (o, &computed) {
             (Output::File(k), _) => {
                 let name = input.field(*k).name().clone();
                 (Arc::new(PhysicalColumn::new(&name, *k)), name)
             }
-            (Output::Checksum, Some(e)) => (Arc::clone(e), CHECKSUM_COLUMN.to_string()),
-            (Output::Checksum, None) => {
-                return Err(datafusion::error::DataFusionError::Internal("checksum without its expression".into()))
+            (Output::EventJson, Some(c)) => (Arc::clone(&c.text), EVENT_JSON_COLUMN.to_string()),
+            (Output::Checksum, Some(c)) => (Arc::clone(&c.checksum), CHECKSUM_COLUMN.to_string()),
+            (Output::EventJson | Output::Checksum, None) => {
+                return Err(datafusion::error::DataFusionError::Internal(
+                    "computed column without its expression".into(),
+                ))
             }
         });
     }

@@ -3,6 +3,7 @@
 //! Every front end (CLI, REPL, Flight SQL, saved queries) goes through `Engine::query`.
 
 pub mod dialect;
+mod event_text;
 pub mod functions;
 pub mod lake_sql;
 mod lake_table;

@@ -5,7 +5,8 @@
 //! Type drift is normal in real trails: a value that does not fit its column (an object where a
 //! string is expected, a string where an object is expected, …) is stored as well as it can be
 //! (its compact JSON text for strings, NULL otherwise) and the event is never dropped for it;
-//! the original is always kept whole in `eventjson`.
+//! the original is always kept in `eventjson` (stored with references to the values other
+//! columns hold verbatim, see `schema::event_text`; every read gives it back whole).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::time::{parse_event_time, MICROS_PER_DAY};
+use crate::schema::event_text::{write_stored, Reference};
 use crate::schema::{self, Derived, EventSchema, FieldSpec, FieldType};
 
 /// `eventType` of CloudTrail Insights records, which belong in an Insights store.
@@ -150,6 +152,20 @@ impl KeyIndex {
     }
 }
 
+/// Where the values a column holds verbatim are noted, for the stored event text to refer to
+/// them (`schema::event_text`).
+struct TextRefs<'t, 'r> {
+    text: &'t str,
+    code: u8,
+    refs: &'r mut Vec<Reference>,
+}
+
+impl TextRefs<'_, '_> {
+    fn note(&mut self, value: &str, stored: &Cow<'_, str>, index: Option<u32>) {
+        self.refs.extend(Reference::to(self.text, value, stored, self.code, index));
+    }
+}
+
 /// A column under construction.
 enum Column {
     Str(StringBuilder),
@@ -201,11 +217,23 @@ impl Column {
     }
 
     fn append(&mut self, v: Option<&RawValue>) {
+        self.append_noting(v, None)
+    }
+
+    /// `append`, noting in `refs.refs` the values this column now holds exactly as the event
+    /// text has them, so the stored text can refer to them (top-level string and map columns).
+    fn append_noting(&mut self, v: Option<&RawValue>, refs: Option<&mut TextRefs<'_, '_>>) {
         let v = v.filter(|v| v.get() != "null");
         match self {
             Column::Str(b) => match v {
                 None => b.append_null(),
-                Some(v) => b.append_value(text_of(v.get()).as_ref()),
+                Some(v) => {
+                    let stored = text_of(v.get());
+                    if let Some(r) = refs {
+                        r.note(v.get(), &stored, None);
+                    }
+                    b.append_value(stored.as_ref());
+                }
             },
             Column::Ts(b) => b.append_option(v.and_then(|v| time_of(v.get()))),
             Column::Bool(b) => b.append_option(v.and_then(|v| bool_of(v.get()))),
@@ -217,12 +245,17 @@ impl Column {
                         let _ = b.append(false);
                     }
                     Some(obj) => {
-                        for (k, val) in obj.0 {
+                        let mut refs = refs;
+                        for (i, (k, val)) in obj.0.into_iter().enumerate() {
                             b.keys().append_value(k.as_ref());
                             if val.get() == "null" {
                                 b.values().append_null();
                             } else {
-                                b.values().append_value(text_of(val.get()).as_ref());
+                                let stored = text_of(val.get());
+                                if let Some(r) = refs.as_deref_mut() {
+                                    r.note(val.get(), &stored, Some(i as u32));
+                                }
+                                b.values().append_value(stored.as_ref());
                             }
                         }
                         let _ = b.append(true);
@@ -427,6 +460,11 @@ pub struct EventBatchBuilder {
     type_slot: Option<usize>,
     /// Slots whose presence marks a CloudTrail event.
     identity_slots: Vec<usize>,
+    /// Reference code of each top-level slot whose values the stored text refers to.
+    text_refs: [Option<u8>; MAX_FIELDS],
+    /// The current event's references, and its stored text (reused buffers).
+    refs: Vec<Reference>,
+    stored_text: String,
     rows: usize,
     json_bytes: usize,
 }
@@ -438,6 +476,10 @@ impl EventBatchBuilder {
         let time_slot = slot(&schema.spec.partition.from).unwrap_or(0);
         let identity_slots =
             ["eventversion", "eventid", "eventname", "eventsource"].iter().filter_map(|n| slot(n)).collect();
+        let mut text_refs = [None; MAX_FIELDS];
+        for &(i, code) in &schema.text_refs {
+            text_refs[i] = Some(code);
+        }
         Self {
             schema,
             index: KeyIndex::new(fields),
@@ -445,6 +487,9 @@ impl EventBatchBuilder {
             time_slot,
             type_slot: slot("eventtype"),
             identity_slots,
+            text_refs,
+            refs: Vec::new(),
+            stored_text: String::new(),
             rows: 0,
             json_bytes: 0,
         }
@@ -495,12 +540,24 @@ impl EventBatchBuilder {
         let day = time.div_euclid(MICROS_PER_DAY) as i32;
         let schema = self.schema;
         let dc = self.days.entry(day).or_insert_with(|| DayColumns::new(schema));
-        for (col, slot) in dc.columns.iter_mut().zip(&slots) {
+        self.refs.clear();
+        for ((col, slot), code) in dc.columns.iter_mut().zip(&slots).zip(&self.text_refs) {
             if let Some(col) = col {
-                col.append(*slot);
+                match code {
+                    Some(code) => {
+                        col.append_noting(*slot, Some(&mut TextRefs { text, code: *code, refs: &mut self.refs }))
+                    }
+                    None => col.append(*slot),
+                }
             }
         }
-        dc.eventjson.append_value(text);
+        if self.refs.is_empty() {
+            dc.eventjson.append_value(text);
+        } else {
+            self.stored_text.clear();
+            write_stored(text, &mut self.refs, &mut self.stored_text);
+            dc.eventjson.append_value(&self.stored_text);
+        }
         dc.rows += 1;
         self.rows += 1;
         self.json_bytes += raw.len();
@@ -603,6 +660,32 @@ mod tests {
         assert!(matches!(out[5], Outcome::Rejected(Rejection::InvalidJson(_))));
         assert_eq!(batch.num_rows(), 1);
         assert_eq!(batch.schema(), schema::cloudtrail().stored);
+    }
+
+    #[test]
+    fn stored_text_refers_to_column_values_and_restores_exactly() {
+        use crate::schema::event_text::{has_references, original, Referenced};
+        let id = "5e2676f8-0b3c-4e8e-9d2a-7d3c1f9a0e11";
+        let events = [
+            // Ids, a string and a nested object of a map, a number in a map.
+            format!(r#"{{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventID":"{id}","requestID":"REQ-0123456789-abcdefghijkl","responseElements":{{"credentials":{{"accessKeyId":"ASIA1234567890ABCDEF","sessionToken":"IQoJb3JpZ2luX2VjEPr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ"}},"n":123456789012345678901234567890,"s":"a value that is long enough"}}}}"#),
+            // Escapes, whitespace inside nested values, unicode, duplicate keys, a map that is a
+            // string: these stay in the text where putting them back would not be exact.
+            r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:01Z","eventID":"dup-first-0000000000000000000000","eventID":"dup-second-000000000000000000000","requestParameters":{"policy":"{\"Version\":\"2012-10-17\",\"Statement\":[]}","pretty": { "a" : [ 1, 2 ], "b": "ccccccccccccccccccccc" },"name":"résumé-ünïcödé-long-enough-value","k":"k","k":"second value of a duplicate key"},"responseElements":"a string where an object belongs to be"}"#.to_string(),
+            // Nothing long: stored unchanged.
+            r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:02Z","eventID":"short"}"#.to_string(),
+        ];
+        let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+        let (out, batch) = build(&refs);
+        assert!(out.iter().all(|o| *o == Outcome::Stored), "{out:?}");
+        let stored = batch.column_by_name("eventjson").map(|c| c.as_string::<i32>().clone()).expect("text");
+        assert!(!stored.value(0).contains(id) && !stored.value(0).contains("IQoJ"), "{}", stored.value(0));
+        assert!(stored.value(1).contains("dup-second") && stored.value(1).contains(r#"\"Version\""#));
+        assert!(!has_references(stored.value(2)));
+        let cols = Referenced::of_batch(schema::cloudtrail(), &batch);
+        for (row, text) in events.iter().enumerate() {
+            assert_eq!(original(stored.value(row), row, &cols).as_deref(), Ok(text.as_str()), "row {row}");
+        }
     }
 
     #[test]

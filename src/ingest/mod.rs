@@ -39,6 +39,8 @@ pub enum IngestError {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
     #[error("Parquet error: {0}")]
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
+    #[error(transparent)]
+    EventText(#[from] crate::schema::event_text::EventTextError),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use super::quarantine::QuarantineItem;
 use super::worker::{SourceReport, ToWriter};
 use super::{IngestError, IngestReport};
+use crate::schema::event_text::{original, EventTextError, Referenced};
 use crate::schema::{self, CHECKSUM_COLUMN};
 use crate::store::selectors::{self, AdvancedEventSelector};
 use crate::store::table::{CommitLedger, COMMIT_INFO_KEY};
@@ -190,7 +191,7 @@ impl<'a> Writer<'a> {
             self.seen_total += existing.len();
             self.seen.insert(day, existing);
         }
-        let keys = event_keys(&batch);
+        let keys = event_keys(&batch)?;
         let seen = self.seen.entry(day).or_default();
         let mut keep = Vec::with_capacity(keys.len());
         let mut dropped = 0u64;
@@ -231,12 +232,16 @@ impl<'a> Writer<'a> {
                 if b.column(0).null_count() > 0 {
                     without_id = true;
                 } else {
-                    keys.extend(event_keys(&b));
+                    keys.extend(event_keys(&b)?);
                 }
             }
             if without_id {
-                for b in read_columns(&store, &path, &["eventid", "eventjson"]).await? {
-                    keys.extend(event_keys(&b));
+                // Their key is a hash of the original text, which the stored text refers into.
+                let s = schema::cloudtrail();
+                let mut columns = vec!["eventid", "eventjson"];
+                columns.extend(s.text_refs.iter().map(|&(i, _)| s.spec.fields[i].name.as_str()));
+                for b in read_columns(&store, &path, &columns).await? {
+                    keys.extend(event_keys(&b)?);
                 }
             }
         }
@@ -351,13 +356,19 @@ async fn encode_day(
     Ok((writer.flush().await?, events))
 }
 
-/// `batch` plus the SHA-256 (hex) of each row's `eventjson`, for tables that store it.
+/// `batch` plus the SHA-256 (hex) of each row's original text, for tables that store it.
 fn with_checksum(batch: &RecordBatch) -> Result<RecordBatch, IngestError> {
     let json = batch
         .column_by_name("eventjson")
         .map(|c| c.as_string::<i32>().clone())
         .ok_or_else(|| IngestError::Internal("batch without eventjson".into()))?;
-    let sums: StringArray = json.iter().map(|t| t.map(|t| hex::encode(Sha256::digest(t.as_bytes())))).collect();
+    let referenced = Referenced::of_batch(schema::cloudtrail(), batch);
+    let sums = (0..json.len())
+        .map(|i| match json.is_valid(i) {
+            true => Ok(Some(hex::encode(Sha256::digest(original(json.value(i), i, &referenced)?.as_bytes())))),
+            false => Ok(None),
+        })
+        .collect::<Result<StringArray, EventTextError>>()?;
     let mut fields: Vec<FieldRef> = batch.schema().fields().iter().cloned().collect();
     fields.push(Arc::new(Field::new(CHECKSUM_COLUMN, DataType::Utf8, true)));
     let mut columns = batch.columns().to_vec();
@@ -405,23 +416,24 @@ async fn read_columns(
 }
 
 /// One key per row identifying the event: its `eventID` (a UUID), else a hash of it, else a
-/// hash of the event text.
-fn event_keys(batch: &RecordBatch) -> Vec<u128> {
+/// hash of the original event text (`batch` then holds the columns that text refers to).
+fn event_keys(batch: &RecordBatch) -> Result<Vec<u128>, IngestError> {
     let ids = batch.column_by_name("eventid").map(|c| c.as_string::<i32>().clone());
     let texts = batch.column_by_name("eventjson").map(|c| c.as_string::<i32>().clone());
+    let referenced = Referenced::of_batch(schema::cloudtrail(), batch);
     (0..batch.num_rows())
         .map(|i| {
             if let Some(ids) = ids.as_ref().filter(|a| a.is_valid(i)) {
                 let id = ids.value(i);
                 if let Ok(u) = uuid::Uuid::try_parse(id) {
-                    return u.as_u128();
+                    return Ok(u.as_u128());
                 }
-                return hash128(id.as_bytes());
+                return Ok(hash128(id.as_bytes()));
             }
-            match texts.as_ref().filter(|a| a.is_valid(i)) {
-                Some(s) => hash128(s.value(i).as_bytes()),
+            Ok(match texts.as_ref().filter(|a| a.is_valid(i)) {
+                Some(s) => hash128(original(s.value(i), i, &referenced)?.as_bytes()),
                 None => hash128(format!("row-{i}").as_bytes()),
-            }
+            })
         })
         .collect()
 }

@@ -2,6 +2,8 @@
 //! code), and everything derived from it: the Arrow schema of an event data store and the
 //! lookup tables the decoder uses to map trail JSON keys onto columns.
 
+pub mod event_text;
+
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -41,6 +43,10 @@ pub struct FieldSpec {
     /// Columns computed by the ingestor rather than read from a key.
     #[serde(default)]
     pub derived: Option<Derived>,
+    /// The letter by which the stored event text refers to this column's values instead of
+    /// repeating them (top-level string and map columns only; see `event_text`).
+    #[serde(default)]
+    pub text_ref: Option<char>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,12 +117,15 @@ pub struct EventSchema {
     pub files: SchemaRef,
     /// What the Delta table holds: the file columns plus the day partition column.
     pub stored: SchemaRef,
+    /// The columns the stored event text refers to: (top-level field index, reference code).
+    pub text_refs: Vec<(usize, u8)>,
 }
 
 impl EventSchema {
     pub fn parse(json: &str) -> Result<Self, SchemaError> {
         let spec: EventSchemaSpec = serde_json::from_str(json)?;
-        validate(&spec.fields)?;
+        validate(&spec.fields, false)?;
+        let text_refs = text_refs(&spec.fields)?;
         let fields: Vec<Field> = spec.fields.iter().map(field_to_arrow).collect();
         let arrow = Arc::new(Schema::new(fields));
         let file_fields: Vec<Field> = spec
@@ -129,7 +138,7 @@ impl EventSchema {
         let mut stored_fields = file_fields;
         stored_fields.push(Field::new(&spec.partition.name, DataType::Date32, false));
         let stored = Arc::new(Schema::new(stored_fields));
-        Ok(Self { spec, arrow, files, stored })
+        Ok(Self { spec, arrow, files, stored, text_refs })
     }
 
     /// Index of a top-level column by physical name.
@@ -154,7 +163,7 @@ pub fn cloudtrail() -> &'static EventSchema {
 /// Most fields one object level may have (the decoder keeps a level's values on the stack).
 pub const MAX_FIELDS_PER_LEVEL: usize = 48;
 
-fn validate(fields: &[FieldSpec]) -> Result<(), SchemaError> {
+fn validate(fields: &[FieldSpec], nested: bool) -> Result<(), SchemaError> {
     if fields.len() > MAX_FIELDS_PER_LEVEL {
         return Err(SchemaError::Invalid(
             fields.first().map(|f| f.name.clone()).unwrap_or_default(),
@@ -169,20 +178,45 @@ fn validate(fields: &[FieldSpec]) -> Result<(), SchemaError> {
         if seen.insert(f.name.as_str(), ()).is_some() {
             return Err(SchemaError::Invalid(f.name.clone(), "duplicate name".into()));
         }
+        if nested && f.text_ref.is_some() {
+            return Err(SchemaError::Invalid(f.name.clone(), "`text_ref` is for top-level columns only".into()));
+        }
         if f.source.is_none() && f.derived.is_none() {
             return Err(SchemaError::Invalid(f.name.clone(), "needs a `source` key or `derived`".into()));
         }
         match &f.ty {
-            FieldType::Struct { fields } => validate(fields)?,
+            FieldType::Struct { fields } => validate(fields, true)?,
             FieldType::List { item } => {
                 if let FieldType::Struct { fields } = &item.ty {
-                    validate(fields)?
+                    validate(fields, true)?
                 }
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// The top-level columns the stored event text may refer to, with their codes. Only string and
+/// map columns qualify (their values are text that can be put back byte for byte); nested fields
+/// are refused by `validate`.
+fn text_refs(fields: &[FieldSpec]) -> Result<Vec<(usize, u8)>, SchemaError> {
+    let mut out: Vec<(usize, u8)> = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        let Some(c) = f.text_ref else { continue };
+        let invalid = |why: &str| Err(SchemaError::Invalid(f.name.clone(), why.into()));
+        if !c.is_ascii_alphabetic() {
+            return invalid("`text_ref` must be one ASCII letter");
+        }
+        if !matches!(f.ty, FieldType::String | FieldType::Map) || f.derived.is_some() {
+            return invalid("`text_ref` is for string and map columns read from the event");
+        }
+        if out.iter().any(|&(_, seen)| seen == c as u8) {
+            return invalid("`text_ref` letter used twice");
+        }
+        out.push((i, c as u8));
+    }
+    Ok(out)
 }
 
 pub fn field_to_arrow(f: &FieldSpec) -> Field {
@@ -240,6 +274,30 @@ mod tests {
         assert!(s.files.field_with_name("eventjson").is_ok());
         for field in s.arrow.fields() {
             assert_eq!(field.name(), &field.name().to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn text_refs_are_top_level_strings_and_maps_with_distinct_letters() {
+        let s = cloudtrail();
+        let named: Vec<(&str, u8)> = s.text_refs.iter().map(|&(i, c)| (s.spec.fields[i].name.as_str(), c)).collect();
+        assert!(named.contains(&("eventid", b'e')) && named.contains(&("responseelements", b'o')), "{named:?}");
+        let with = |field: &str| {
+            format!(
+                r#"{{"name":"x","partition":{{"name":"d","from":"t"}},"fields":[{{"name":"t","source":"t","type":"timestamp"}},{field}]}}"#
+            )
+        };
+        let ok = with(
+            r#"{"name":"a","source":"a","type":"map","text_ref":"a"},{"name":"b","source":"b","type":"string","text_ref":"b"}"#,
+        );
+        assert_eq!(EventSchema::parse(&ok).map(|s| s.text_refs).ok(), Some(vec![(1, b'a'), (2, b'b')]));
+        for bad in [
+            r#"{"name":"a","source":"a","type":"boolean","text_ref":"a"}"#,
+            r#"{"name":"a","source":"a","type":"string","text_ref":"1"}"#,
+            r#"{"name":"a","source":"a","type":"string","text_ref":"a"},{"name":"b","source":"b","type":"map","text_ref":"a"}"#,
+            r#"{"name":"s","source":"s","type":"struct","fields":[{"name":"a","source":"a","type":"string","text_ref":"a"}]}"#,
+        ] {
+            assert!(matches!(EventSchema::parse(&with(bad)), Err(SchemaError::Invalid(..))), "{bad}");
         }
     }
 

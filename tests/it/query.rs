@@ -179,8 +179,27 @@ fn sha256_hex(text: &str) -> String {
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
-/// Every data file of the store, with its column names.
-fn parquet_columns(root: &std::path::Path) -> Vec<Vec<String>> {
+/// The `eventjson` values as the data files of the store hold them.
+fn stored_texts(root: &std::path::Path) -> Vec<String> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::arrow::ProjectionMask;
+    let mut out = Vec::new();
+    for path in data_files(root) {
+        let file = std::fs::File::open(&path).expect("open");
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+        let mask = ProjectionMask::columns(builder.parquet_schema(), ["eventjson"]);
+        for batch in builder.with_projection(mask).build().expect("reader") {
+            let batch = batch.expect("batch");
+            let texts = batch.column(0).as_string::<i32>();
+            out.extend((0..texts.len()).filter(|&i| texts.is_valid(i)).map(|i| texts.value(i).to_string()));
+        }
+    }
+    out
+}
+
+/// Every Parquet data file under `root`.
+fn data_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(d) = dirs.pop() {
@@ -189,16 +208,25 @@ fn parquet_columns(root: &std::path::Path) -> Vec<Vec<String>> {
             if p.is_dir() {
                 dirs.push(p);
             } else if p.extension().is_some_and(|x| x == "parquet") {
-                let file = std::fs::File::open(&p).expect("open");
-                let reader =
-                    datafusion::parquet::file::reader::SerializedFileReader::new(file).expect("parquet footer");
-                use datafusion::parquet::file::reader::FileReader;
-                let schema = reader.metadata().file_metadata().schema_descr_ptr();
-                out.push(schema.root_schema().get_fields().iter().map(|f| f.name().to_string()).collect());
+                out.push(p);
             }
         }
     }
     out
+}
+
+/// Every data file of the store, with its column names.
+fn parquet_columns(root: &std::path::Path) -> Vec<Vec<String>> {
+    use datafusion::parquet::file::reader::FileReader;
+    data_files(root)
+        .into_iter()
+        .map(|p| {
+            let file = std::fs::File::open(&p).expect("open");
+            let reader = datafusion::parquet::file::reader::SerializedFileReader::new(file).expect("parquet footer");
+            let schema = reader.metadata().file_metadata().schema_descr_ptr();
+            schema.root_schema().get_fields().iter().map(|f| f.name().to_string()).collect()
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,6 +259,41 @@ async fn the_checksum_is_computed_from_the_event_text() {
         count(&store, &format!("SELECT count(eventjsonchecksum) FROM {id} WHERE eventtime > '2026-09-02 00:00:00'"))
             .await;
     assert_eq!(n, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_text_is_stored_by_reference_and_read_whole() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (store, id) = small_store(tmp.path()).await;
+    let originals: Vec<String> = (0..5)
+        .map(|i| {
+            event(
+                &format!("30000000-0000-4000-8000-{i:012}"),
+                &format!("2026-09-0{}T12:00:00Z", i + 1),
+                if i % 2 == 0 { "RunInstances" } else { "StopInstances" },
+            )
+        })
+        .collect();
+    // The files hold the text without the values other columns hold (the event id, the
+    // request parameters' nested value) ...
+    let stored = stored_texts(&tmp.path().join("store"));
+    assert_eq!(stored.len(), 5);
+    for text in &stored {
+        assert!(!text.contains("30000000-0000-4000-8000-") && !text.contains("instanceId"), "{text:?}");
+        assert!(text.len() < originals[0].len() - 50, "{text:?}");
+    }
+    // ... and every query gets the original back, byte for byte.
+    let rows = query_json(&store, &format!("SELECT eventjson FROM {id} ORDER BY eventtime")).await;
+    let texts: Vec<&str> = rows.iter().filter_map(|r| r["eventjson"].as_str()).collect();
+    assert_eq!(texts, originals.iter().map(String::as_str).collect::<Vec<_>>());
+    // Filters on the text see the original, not the stored form.
+    let like = "eventjson LIKE '%\"eventID\":\"30000000-0000-4000-8000-000000000002\"%'";
+    assert_eq!(count(&store, &format!("SELECT count(*) FROM {id} WHERE {like}")).await, 1);
+    let n = count(&store, &format!("SELECT count(*) FROM {id} WHERE eventjson LIKE '%instanceId%' AND {like}")).await;
+    assert_eq!(n, 1);
+    let exact = originals[3].replace('\'', "''");
+    assert_eq!(count(&store, &format!("SELECT count(*) FROM {id} WHERE eventjson = '{exact}'")).await, 1);
+    assert_eq!(count(&store, &format!("SELECT count(*) FROM {id} WHERE strpos(eventjson, chr(1)) > 0")).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

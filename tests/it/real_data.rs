@@ -62,6 +62,21 @@ async fn real_captures_ingest_once_and_bad_file_is_quarantined() {
     )
     .await;
     assert_eq!(bad, 0);
+    // ... and that text is the record's bytes as the source file holds them: each is found
+    // verbatim in the sources, except the CloudWatch Logs event (its text was a JSON string
+    // inside the envelope, so the file holds it escaped).
+    let sources = source_texts(&real);
+    let rows = query_json(&store, "SELECT eventjson, eventtime FROM default").await;
+    assert_eq!(rows.len() as i64, stored);
+    let not_found: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| {
+            let text = r["eventjson"].as_str().expect("text");
+            !sources.iter().any(|s| s.contains(text))
+        })
+        .collect();
+    assert_eq!(not_found.len(), 1, "{not_found:?}");
+    assert!(not_found[0]["eventtime"].as_str().is_some_and(|t| t.starts_with("2026-01-28")), "{not_found:?}");
 
     // Idempotent: a second run reads nothing new.
     let again = ingest_paths(&store, None, &[&real]).await;
@@ -97,4 +112,30 @@ async fn ingest_real_matches_duckdb_reading_the_same_json() {
     let ours: Vec<(String, i64)> =
         rows.iter().map(|r| (r["n"].as_str().unwrap_or_default().to_string(), r["c"].as_i64().unwrap_or(-1))).collect();
     assert_eq!(ours, expected);
+}
+
+/// The text of every file under `dir`, gunzipped when gzip.
+fn source_texts(dir: &std::path::Path) -> Vec<String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            let bytes = std::fs::read(&p).expect("read");
+            let mut text = Vec::new();
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                // A truncated gzip still gives what it has.
+                let _ = flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut text);
+            } else {
+                text = bytes;
+            }
+            out.push(String::from_utf8_lossy(&text).into_owned());
+        }
+    }
+    out
 }
