@@ -161,7 +161,7 @@ struct TextRefs<'t, 'r> {
 }
 
 impl TextRefs<'_, '_> {
-    fn note(&mut self, value: &str, stored: &Cow<'_, str>, index: Option<u32>) {
+    fn note(&mut self, value: &str, stored: &str, index: Option<u32>) {
         self.refs.extend(Reference::to(self.text, value, stored, self.code, index));
     }
 }

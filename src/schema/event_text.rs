@@ -53,21 +53,22 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// A reference to `value` — a slice of `text` — if the column's `stored` form of it puts it
-    /// back exactly and it is long enough to be worth it.
-    pub fn to(text: &str, value: &str, stored: &Cow<'_, str>, code: u8, index: Option<u32>) -> Option<Self> {
-        // Only a borrowed form is the value itself (or its content between quotes).
-        if !matches!(stored, Cow::Borrowed(_)) || value.len() < MIN_REFERENCED_LEN {
+    /// A reference to `value` — a slice of `text` — if it is long enough to be worth it and the
+    /// column's `stored` form of it is the text's own bytes: the value itself, or for a JSON
+    /// string the bytes between its quotes (not an unescaped or compacted copy).
+    pub fn to(text: &str, value: &str, stored: &str, code: u8, index: Option<u32>) -> Option<Self> {
+        if value.len() < MIN_REFERENCED_LEN {
             return None;
         }
         let start = (value.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
         let end = start + value.len();
-        if end > text.len() || text.get(start..end) != Some(value) {
+        if end > text.len() {
             return None;
         }
         let quoted = value.starts_with('"');
-        let expected = if quoted { value.get(1..value.len() - 1) } else { Some(value) };
-        (expected == Some(stored.as_ref())).then_some(Self { start, end, code, index, quoted })
+        let inner = if quoted { value.get(1..value.len() - 1)? } else { value };
+        let same_bytes = std::ptr::eq(stored.as_ptr(), inner.as_ptr()) && stored.len() == inner.len();
+        same_bytes.then_some(Self { start, end, code, index, quoted })
     }
 }
 
@@ -274,15 +275,13 @@ mod tests {
         let nested_at = text.find(nested).expect("nested");
         let nested_raw = &text[nested_at..nested_at + nested.len()];
         let mut refs = vec![
-            Reference::to(&text, nested_raw, &Cow::Borrowed(nested_raw), b'o', Some(1)).expect("nested ref"),
-            Reference::to(&text, id_raw, &Cow::Borrowed(long_id), b'e', None).expect("id ref"),
+            Reference::to(&text, nested_raw, nested_raw, b'o', Some(1)).expect("nested ref"),
+            Reference::to(&text, id_raw, &id_raw[1..id_raw.len() - 1], b'e', None).expect("id ref"),
         ];
-        // Too short, or a form the column changed (unescaped, compacted): stays in the text.
-        assert!(Reference::to(&text, &text[1..3], &Cow::Borrowed("e"), b'e', None).is_none());
-        assert!(Reference::to(&text, id_raw, &Cow::Owned(long_id.to_string()), b'e', None).is_none());
-        assert!(
-            Reference::to(&text, id_raw, &Cow::Borrowed("other-value-of-the-same-length-xxxxx"), b'e', None).is_none()
-        );
+        // Too short, or a copy the column made (unescaped, compacted): stays in the text.
+        assert!(Reference::to(&text, &text[1..3], &text[2..3], b'e', None).is_none());
+        assert!(Reference::to(&text, id_raw, long_id.to_string().as_str(), b'e', None).is_none());
+        assert!(Reference::to(&text, id_raw, id_raw, b'e', None).is_none(), "the quotes are not the column's");
         let mut stored = String::new();
         write_stored(&text, &mut refs, &mut stored);
         assert!(!stored.contains(long_id) && !stored.contains("ASIA"), "{stored:?}");
