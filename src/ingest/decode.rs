@@ -462,9 +462,8 @@ pub struct EventBatchBuilder {
     identity_slots: Vec<usize>,
     /// Reference code of each top-level slot whose values the stored text refers to.
     text_refs: [Option<u8>; MAX_FIELDS],
-    /// The current event's references, and its stored text (reused buffers).
+    /// The current event's references (a reused buffer).
     refs: Vec<Reference>,
-    stored_text: String,
     rows: usize,
     json_bytes: usize,
 }
@@ -489,7 +488,6 @@ impl EventBatchBuilder {
             identity_slots,
             text_refs,
             refs: Vec::new(),
-            stored_text: String::new(),
             rows: 0,
             json_bytes: 0,
         }
@@ -554,9 +552,10 @@ impl EventBatchBuilder {
         if self.refs.is_empty() {
             dc.eventjson.append_value(text);
         } else {
-            self.stored_text.clear();
-            write_stored(text, &mut self.refs, &mut self.stored_text);
-            dc.eventjson.append_value(&self.stored_text);
+            // Written straight into the column; `append_value("")` ends the row (writing to a
+            // string builder cannot fail).
+            let _ = write_stored(text, &mut self.refs, &mut dc.eventjson);
+            dc.eventjson.append_value("");
         }
         dc.rows += 1;
         self.rows += 1;
@@ -572,9 +571,14 @@ impl EventBatchBuilder {
         self.days.retain(|_, dc| dc.rows > 0);
         for (&day, dc) in self.days.iter_mut() {
             let mut arrays: Vec<ArrayRef> = Vec::with_capacity(dc.columns.len() + 1);
+            let mut text_bytes = 0;
             for (spec, col) in self.schema.spec.fields.iter().zip(dc.columns.iter_mut()) {
                 arrays.push(match (spec.derived, col) {
-                    (Some(Derived::EventJson), _) => Arc::new(dc.eventjson.finish()),
+                    (Some(Derived::EventJson), _) => {
+                        let text = dc.eventjson.finish();
+                        text_bytes = text.values().len();
+                        Arc::new(text)
+                    }
                     // Computed from eventjson when read (see `Derived`).
                     (Some(Derived::EventJsonSha256), _) => continue,
                     (None, Some(col)) => col.finish()?,
@@ -582,6 +586,9 @@ impl EventBatchBuilder {
                 });
             }
             arrays.push(Arc::new(Date32Array::from_value(day, dc.rows)));
+            // The day's next batch is likely the size of this one: sizing the text column for
+            // it spares growing it by copies (the text is most of the batch's bytes).
+            dc.eventjson = StringBuilder::with_capacity(dc.rows, text_bytes);
             dc.rows = 0;
             out.push(RecordBatch::try_new(self.schema.stored.clone(), arrays)?);
         }

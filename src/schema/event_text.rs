@@ -14,7 +14,6 @@
 //! written without whitespace (the column holds them as written).
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use datafusion::arrow::array::{Array, AsArray, LargeStringArray, MapArray, StringArray, StringViewArray};
 use datafusion::arrow::datatypes::DataType;
@@ -72,28 +71,28 @@ impl Reference {
     }
 }
 
-/// Appends `text` to `out` with the ranges of `refs` replaced by references. `refs` may come in
+/// Writes `text` to `out` with the ranges of `refs` replaced by references. `refs` may come in
 /// any order but must not overlap (they are values of distinct fields or entries).
-pub fn write_stored(text: &str, refs: &mut [Reference], out: &mut String) {
+pub fn write_stored<W: std::fmt::Write>(text: &str, refs: &mut [Reference], out: &mut W) -> std::fmt::Result {
     refs.sort_unstable_by_key(|r| r.start);
     let mut at = 0;
     for r in refs.iter() {
         if r.start < at {
             continue; // Overlap cannot happen; keeping the text whole is the safe answer if it did.
         }
-        out.push_str(&text[at..r.start]);
-        out.push(REF_START as char);
-        out.push(r.code as char);
+        out.write_str(&text[at..r.start])?;
+        out.write_char(REF_START as char)?;
+        out.write_char(r.code as char)?;
         if let Some(i) = r.index {
-            let _ = write!(out, "{i}");
+            write!(out, "{i}")?;
         }
         if r.quoted {
-            out.push('"');
+            out.write_char('"')?;
         }
-        out.push(REF_END as char);
+        out.write_char(REF_END as char)?;
         at = r.end;
     }
-    out.push_str(&text[at..]);
+    out.write_str(&text[at..])
 }
 
 /// String values of one column, whichever string layout the reader produced.
@@ -283,7 +282,7 @@ mod tests {
         assert!(Reference::to(&text, id_raw, long_id.to_string().as_str(), b'e', None).is_none());
         assert!(Reference::to(&text, id_raw, id_raw, b'e', None).is_none(), "the quotes are not the column's");
         let mut stored = String::new();
-        write_stored(&text, &mut refs, &mut stored);
+        write_stored(&text, &mut refs, &mut stored).expect("write");
         assert!(!stored.contains(long_id) && !stored.contains("ASIA"), "{stored:?}");
         assert!(has_references(&stored));
 

@@ -182,6 +182,12 @@ fn retention_applies_at_ingest_and_at_maintenance() {
     let ids = json(&run(&["query", "SELECT eventID AS id FROM year ORDER BY eventTime", "--format", "json"], &st));
     let kept: Vec<&str> = ids.as_array().expect("rows").iter().filter_map(|r| r["id"].as_str()).collect();
     assert!(kept.contains(&event_id(11).as_str()) && !kept.contains(&event_id(12).as_str()), "{kept:?}");
+    // Rewritten files keep each event's text restorable (it refers to the row's own columns).
+    let texts = json(&run(&["query", "SELECT eventID AS id, eventjson AS j FROM year", "--format", "json"], &st));
+    for r in texts.as_array().expect("rows") {
+        let text: serde_json::Value = serde_json::from_str(r["j"].as_str().expect("text")).expect("event JSON");
+        assert_eq!(text["eventID"], r["id"], "{r}");
+    }
     assert!(m[0]["daysCompacted"].as_u64() >= Some(1), "the day written twice is compacted: {m}");
     let files_after = json(&run(&["eds", "describe", "year", "--format", "json"], &st))["fileCount"].as_u64();
     assert!(files_after < files_before, "{files_before:?} → {files_after:?}");
