@@ -226,25 +226,40 @@ impl TableProvider for LakeTable {
             }
             return reorder(scan, &outputs, None);
         };
+        // First the scan's columns plus the restored text, then the columns asked for, with the
+        // checksum computed from that text: restored once even when both are asked for.
         let scanned = DFSchema::try_from(scan.schema())?;
         let column = |k: usize| datafusion::logical_expr::col(scan.schema().field(k).name());
         let udf = super::event_text::restore_udf(self.text_refs.iter().map(|(_, c)| *c).collect());
-        let text = udf.call(restore_from.iter().map(|&k| column(k)).collect());
+        let text = state.create_physical_expr(udf.call(restore_from.iter().map(|&k| column(k)).collect()), &scanned)?;
+        let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = scan
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(k, f)| (Arc::new(PhysicalColumn::new(f.name(), k)) as Arc<dyn PhysicalExpr>, f.name().clone()))
+            .collect();
+        let text_at = exprs.len();
+        exprs.push((text, RESTORED_TEXT.to_string()));
+        let with_text: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(exprs, scan)?);
         // The checksum is computed from the event text (see `schema::Derived`).
         let digest = datafusion::functions::expr_fn::encode(
-            datafusion::functions::expr_fn::sha256(text.clone()),
+            datafusion::functions::expr_fn::sha256(datafusion::logical_expr::col(RESTORED_TEXT)),
             datafusion::logical_expr::lit("hex"),
         );
         let digest = datafusion::logical_expr::cast(digest, DataType::Utf8View);
         let computed = Computed {
-            text: state.create_physical_expr(text, &scanned)?,
-            checksum: state.create_physical_expr(digest, &scanned)?,
+            text: Arc::new(PhysicalColumn::new(RESTORED_TEXT, text_at)),
+            checksum: state.create_physical_expr(digest, &DFSchema::try_from(with_text.schema())?)?,
         };
-        reorder(scan, &outputs, Some(computed))
+        reorder(with_text, &outputs, Some(computed))
     }
 }
 
-/// The columns computed on read, as expressions over the file scan's columns.
+/// Internal name of the restored event text between the two projections of a scan.
+const RESTORED_TEXT: &str = "__traillake_restored_eventjson";
+
+/// The columns computed on read, as expressions over the columns below the final projection.
 struct Computed {
     text: Arc<dyn PhysicalExpr>,
     checksum: Arc<dyn PhysicalExpr>,
