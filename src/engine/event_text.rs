@@ -3,7 +3,6 @@
 //! takes the stored text and those columns and returns the original text. It is built by the
 //! scan only, never registered under a name users can call.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, StringViewBuilder};
@@ -14,7 +13,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, Sca
 use crate::schema::event_text::{has_references, restore, Referenced};
 
 /// `restore(stored_text, referenced columns…)`: the original event text, as a string view.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct RestoreEventText {
     /// Reference code of each argument after the stored text.
     codes: Vec<u8>,
@@ -24,18 +23,6 @@ struct RestoreEventText {
 /// The function for arguments `(eventjson, columns of codes…)`.
 pub(super) fn restore_udf(codes: Vec<u8>) -> ScalarUDF {
     ScalarUDF::new_from_impl(RestoreEventText { codes, signature: Signature::variadic_any(Volatility::Immutable) })
-}
-
-impl PartialEq for RestoreEventText {
-    fn eq(&self, other: &Self) -> bool {
-        self.codes == other.codes
-    }
-}
-impl Eq for RestoreEventText {}
-impl Hash for RestoreEventText {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.codes.hash(state)
-    }
 }
 
 impl ScalarUDFImpl for RestoreEventText {

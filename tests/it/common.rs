@@ -102,3 +102,20 @@ pub(crate) async fn demo_store(dir: &Path) -> Store {
     assert!(r.events_added >= 3000, "{}", r.summary());
     store
 }
+
+/// Every file under `root`, at any depth.
+pub(crate) fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -3,11 +3,9 @@
 use crate::common::*;
 use traillake::engine::{Engine, EngineError};
 
-async fn small_store(tmp: &std::path::Path) -> (traillake::store::Store, String) {
-    let store = store_in(tmp);
-    let rec = store.create_eds("prod-trail").await.expect("create");
-    let f = tmp.join("t.json");
-    let evs: Vec<String> = (0..5)
+/// The five events of `small_store`, one a day from 2026-09-01, as the trail file holds them.
+fn small_store_events() -> Vec<String> {
+    (0..5)
         .map(|i| {
             event(
                 &format!("30000000-0000-4000-8000-{i:012}"),
@@ -15,8 +13,14 @@ async fn small_store(tmp: &std::path::Path) -> (traillake::store::Store, String)
                 if i % 2 == 0 { "RunInstances" } else { "StopInstances" },
             )
         })
-        .collect();
-    write(&f, format!("{{\"Records\":[{}]}}", evs.join(",")));
+        .collect()
+}
+
+async fn small_store(tmp: &std::path::Path) -> (traillake::store::Store, String) {
+    let store = store_in(tmp);
+    let rec = store.create_eds("prod-trail").await.expect("create");
+    let f = tmp.join("t.json");
+    write(&f, format!("{{\"Records\":[{}]}}", small_store_events().join(",")));
     ingest_paths(&store, Some("prod-trail"), &[&f]).await;
     (store, rec.id.to_string())
 }
@@ -200,19 +204,7 @@ fn stored_texts(root: &std::path::Path) -> Vec<String> {
 
 /// Every Parquet data file under `root`.
 fn data_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p);
-            }
-        }
-    }
-    out
+    files_under(root).into_iter().filter(|p| p.extension().is_some_and(|x| x == "parquet")).collect()
 }
 
 /// Every data file of the store, with its column names.
@@ -265,15 +257,7 @@ async fn the_checksum_is_computed_from_the_event_text() {
 async fn the_event_text_is_stored_by_reference_and_read_whole() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (store, id) = small_store(tmp.path()).await;
-    let originals: Vec<String> = (0..5)
-        .map(|i| {
-            event(
-                &format!("30000000-0000-4000-8000-{i:012}"),
-                &format!("2026-09-0{}T12:00:00Z", i + 1),
-                if i % 2 == 0 { "RunInstances" } else { "StopInstances" },
-            )
-        })
-        .collect();
+    let originals = small_store_events();
     // The files hold the text without the values other columns hold (the event id, the
     // request parameters' nested value) ...
     let stored = stored_texts(&tmp.path().join("store"));

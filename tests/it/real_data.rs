@@ -117,15 +117,9 @@ async fn ingest_real_matches_duckdb_reading_the_same_json() {
 /// The text of every file under `dir`, gunzipped when gzip.
 fn source_texts(dir: &std::path::Path) -> Vec<String> {
     use std::io::Read;
-    let mut out = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-                continue;
-            }
+    files_under(dir)
+        .into_iter()
+        .map(|p| {
             let bytes = std::fs::read(&p).expect("read");
             let mut text = Vec::new();
             if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -134,8 +128,7 @@ fn source_texts(dir: &std::path::Path) -> Vec<String> {
             } else {
                 text = bytes;
             }
-            out.push(String::from_utf8_lossy(&text).into_owned());
-        }
-    }
-    out
+            String::from_utf8_lossy(&text).into_owned()
+        })
+        .collect()
 }
