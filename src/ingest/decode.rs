@@ -696,6 +696,23 @@ mod tests {
     }
 
     #[test]
+    fn raw_control_bytes_are_invalid_json_so_stored_text_never_holds_a_reference_mark() {
+        // References start with the byte 0x01 (`schema::event_text`): no stored event may hold
+        // one of its own, in a value the decoder reads or in one it only skips over.
+        let (out, batch) = build(&[
+            "{\"eventVersion\":\"1.08\",\"eventTime\":\"2024-05-01T10:00:00Z\",\"eventName\":\"a\u{1}b\"}",
+            "{\"eventVersion\":\"1.08\",\"eventTime\":\"2024-05-01T10:00:00Z\",\"unknownField\":{\"x\":\"a\u{1}b\"}}",
+            "{\"eventVersion\":\"1.08\",\"eventTime\":\"2024-05-01T10:00:00Z\",\"eventName\":\"a\\u0001b\"}",
+        ]);
+        assert!(matches!(out[0], Outcome::Rejected(Rejection::InvalidJson(_))), "{out:?}");
+        assert!(matches!(out[1], Outcome::Rejected(Rejection::InvalidJson(_))), "{out:?}");
+        // Escaped, the character is fine: the text holds `\u0001`, not the byte.
+        assert_eq!(out[2], Outcome::Stored);
+        assert_eq!(col_str(&batch, "eventname", 0).as_deref(), Some("a\u{1}b"));
+        assert!(!col_str(&batch, "eventjson", 0).is_some_and(|t| t.contains('\u{1}')));
+    }
+
+    #[test]
     fn compacts_only_outside_strings() {
         assert_eq!(compact_json("{ \"a b\" : [ 1 , \"x \\\" y\" ] }"), "{\"a b\":[1,\"x \\\" y\"]}");
         assert!(matches!(compact_json("{\"a\":1}"), Cow::Borrowed(_)));
