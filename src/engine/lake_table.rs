@@ -99,7 +99,7 @@ impl LakeTable {
         // computed on read, so both kinds of table answer alike).
         let legacy = crate::store::table::stores_checksum(table);
         let file_schema = read_schema(if legacy { &s.arrow } else { &s.files });
-        let text_refs = s.text_refs.iter().map(|&(i, code)| (s.spec.fields[i].name.clone(), code)).collect();
+        let text_refs = s.text_ref_columns().map(|(name, code)| (name.to_string(), code)).collect();
         Ok(Self { schema: read_schema(&s.arrow), file_schema, store_url, files, text_refs })
     }
 

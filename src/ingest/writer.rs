@@ -237,9 +237,8 @@ impl<'a> Writer<'a> {
             }
             if without_id {
                 // Their key is a hash of the original text, which the stored text refers into.
-                let s = schema::cloudtrail();
                 let mut columns = vec!["eventid", "eventjson"];
-                columns.extend(s.text_refs.iter().map(|&(i, _)| s.spec.fields[i].name.as_str()));
+                columns.extend(schema::cloudtrail().text_ref_columns().map(|(name, _)| name));
                 for b in read_columns(&store, &path, &columns).await? {
                     keys.extend(event_keys(&b)?);
                 }

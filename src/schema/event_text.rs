@@ -158,8 +158,8 @@ impl<'a> Referenced<'a> {
     /// The referenced columns `batch` holds, found by their schema names.
     pub fn of_batch(schema: &EventSchema, batch: &'a RecordBatch) -> Self {
         let mut r = Self::default();
-        for &(field, code) in &schema.text_refs {
-            if let Some(c) = batch.column_by_name(&schema.spec.fields[field].name) {
+        for (name, code) in schema.text_ref_columns() {
+            if let Some(c) = batch.column_by_name(name) {
                 r.add(code, c.as_ref());
             }
         }

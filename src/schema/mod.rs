@@ -146,6 +146,11 @@ impl EventSchema {
         self.spec.fields.iter().position(|f| f.name == name)
     }
 
+    /// The columns the stored event text refers to, by name, with their reference codes.
+    pub fn text_ref_columns(&self) -> impl Iterator<Item = (&str, u8)> + '_ {
+        self.text_refs.iter().map(|&(i, code)| (self.spec.fields[i].name.as_str(), code))
+    }
+
     pub fn partition_column(&self) -> &str {
         &self.spec.partition.name
     }
@@ -280,7 +285,7 @@ mod tests {
     #[test]
     fn text_refs_are_top_level_strings_and_maps_with_distinct_letters() {
         let s = cloudtrail();
-        let named: Vec<(&str, u8)> = s.text_refs.iter().map(|&(i, c)| (s.spec.fields[i].name.as_str(), c)).collect();
+        let named: Vec<(&str, u8)> = s.text_ref_columns().collect();
         assert!(named.contains(&("eventid", b'e')) && named.contains(&("responseelements", b'o')), "{named:?}");
         let with = |field: &str| {
             format!(
