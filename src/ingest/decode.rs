@@ -1,5 +1,5 @@
 //! Decoding one event's JSON text into Arrow column builders, driven by the schema in
-//! `schemas/`. JSON is parsed once per nesting level into borrowed `(key, raw value)` pairs,
+//! `schemas/`. Each record is tokenized once (`tape`); columns read its values where they lie,
 //! so nothing is copied that does not end up in a column.
 //!
 //! Type drift is normal in real trails: a value that does not fit its column (an object where a
@@ -8,7 +8,6 @@
 //! the original is always kept in `eventjson` (stored with references to the values other
 //! columns hold verbatim, see `schema::event_text`; every read gives it back whole).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -24,9 +23,8 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
 
+use super::tape::{Kind, Tape, Value};
 use super::time::{parse_event_time, MICROS_PER_DAY};
 use crate::schema::event_text::{write_stored, Reference};
 use crate::schema::{self, Derived, EventSchema, FieldSpec, FieldType};
@@ -65,36 +63,6 @@ pub enum Outcome {
     Rejected(Rejection),
 }
 
-/// Object entries in document order, borrowing keys and values from the input.
-struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de> serde::Deserialize<'de> for Entries<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Entries<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(24));
-                while let Some((k, val)) = m.next_entry::<Cow<'de, str>, &'de RawValue>()? {
-                    v.push((k, val));
-                }
-                Ok(Entries(v))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-fn entries(raw: &str) -> Option<Entries<'_>> {
-    if !raw.starts_with('{') {
-        return None;
-    }
-    serde_json::from_str(raw).ok()
-}
-
 /// Most fields one object level of the schema may have (checked when the schema is loaded).
 pub const MAX_FIELDS: usize = crate::schema::MAX_FIELDS_PER_LEVEL;
 
@@ -131,13 +99,13 @@ impl KeyIndex {
 
     /// Picks, for every field, the value of its highest-priority key present in the object.
     /// (Fixed-size arrays on the stack: this runs for every object level of every event.)
-    fn slots<'a>(&self, n: usize, entries: &Entries<'a>) -> [Option<&'a RawValue>; MAX_FIELDS] {
+    fn slots<'a>(&self, n: usize, object: Value<'a>) -> [Option<Value<'a>>; MAX_FIELDS] {
         debug_assert!(n <= MAX_FIELDS);
-        let mut slots: [Option<&'a RawValue>; MAX_FIELDS] = [None; MAX_FIELDS];
+        let mut slots: [Option<Value<'a>>; MAX_FIELDS] = [None; MAX_FIELDS];
         let mut prios = [u8::MAX; MAX_FIELDS];
-        for (k, v) in &entries.0 {
-            if let Some((i, p)) = self.lookup(k) {
-                if v.get() == "null" {
+        for (k, v) in object.entries() {
+            if let Some((i, p)) = self.lookup(&k) {
+                if v.is_null() {
                     // A JSON null never hides another key with a value (e.g. `@timestamp`).
                     if slots[i].is_none() {
                         slots[i] = Some(v);
@@ -216,29 +184,29 @@ impl Column {
         }
     }
 
-    fn append(&mut self, v: Option<&RawValue>) {
+    fn append(&mut self, v: Option<Value<'_>>) {
         self.append_noting(v, None)
     }
 
     /// `append`, noting in `refs.refs` the values this column now holds exactly as the event
     /// text has them, so the stored text can refer to them (top-level string and map columns).
-    fn append_noting(&mut self, v: Option<&RawValue>, refs: Option<&mut TextRefs<'_, '_>>) {
-        let v = v.filter(|v| v.get() != "null");
+    fn append_noting(&mut self, v: Option<Value<'_>>, refs: Option<&mut TextRefs<'_, '_>>) {
+        let v = v.filter(|v| !v.is_null());
         match self {
             Column::Str(b) => match v {
                 None => b.append_null(),
                 Some(v) => {
-                    let stored = text_of(v.get());
+                    let stored = v.text();
                     if let Some(r) = refs {
-                        r.note(v.get(), &stored, None);
+                        r.note(v.raw(), &stored, None);
                     }
                     b.append_value(stored.as_ref());
                 }
             },
-            Column::Ts(b) => b.append_option(v.and_then(|v| time_of(v.get()))),
-            Column::Bool(b) => b.append_option(v.and_then(|v| bool_of(v.get()))),
+            Column::Ts(b) => b.append_option(v.and_then(time_of)),
+            Column::Bool(b) => b.append_option(v.and_then(bool_of)),
             Column::Map(b) => {
-                let obj = v.and_then(|v| entries(v.get()));
+                let obj = v.filter(|v| v.kind() == Kind::Object);
                 match obj {
                     None => {
                         // Cannot fail: the builder appends a null entry list.
@@ -246,14 +214,14 @@ impl Column {
                     }
                     Some(obj) => {
                         let mut refs = refs;
-                        for (i, (k, val)) in obj.0.into_iter().enumerate() {
+                        for (i, (k, val)) in obj.entries().enumerate() {
                             b.keys().append_value(k.as_ref());
-                            if val.get() == "null" {
+                            if val.is_null() {
                                 b.values().append_null();
                             } else {
-                                let stored = text_of(val.get());
+                                let stored = val.text();
                                 if let Some(r) = refs.as_deref_mut() {
-                                    r.note(val.get(), &stored, Some(i as u32));
+                                    r.note(val.raw(), &stored, Some(i as u32));
                                 }
                                 b.values().append_value(stored.as_ref());
                             }
@@ -262,28 +230,26 @@ impl Column {
                     }
                 }
             }
-            Column::Struct(s) => match v.and_then(|v| entries(v.get())) {
+            Column::Struct(s) => match v.filter(|v| v.kind() == Kind::Object) {
                 None => s.append_null(),
-                Some(obj) => s.append_object(&obj),
+                Some(obj) => s.append_object(obj),
             },
-            Column::List(l) => {
-                let items: Option<Vec<&RawValue>> =
-                    v.filter(|v| v.get().starts_with('[')).and_then(|v| serde_json::from_str(v.get()).ok());
-                match items {
-                    None => {
-                        l.offsets.push(*l.offsets.last().unwrap_or(&0));
-                        l.nulls.append_null();
-                    }
-                    Some(items) => {
-                        for it in &items {
-                            l.item.append(Some(it));
-                        }
-                        let last = *l.offsets.last().unwrap_or(&0);
-                        l.offsets.push(last + items.len() as i32);
-                        l.nulls.append_non_null();
-                    }
+            Column::List(l) => match v.filter(|v| v.kind() == Kind::Array) {
+                None => {
+                    l.offsets.push(*l.offsets.last().unwrap_or(&0));
+                    l.nulls.append_null();
                 }
-            }
+                Some(array) => {
+                    let mut n = 0;
+                    for item in array.items() {
+                        l.item.append(Some(item));
+                        n += 1;
+                    }
+                    let last = *l.offsets.last().unwrap_or(&0);
+                    l.offsets.push(last + n);
+                    l.nulls.append_non_null();
+                }
+            },
         }
     }
 
@@ -318,7 +284,7 @@ impl StructColumn {
         }
     }
 
-    fn append_object(&mut self, obj: &Entries<'_>) {
+    fn append_object(&mut self, obj: Value<'_>) {
         let slots = self.index.slots(self.specs.len(), obj);
         for (child, slot) in self.children.iter_mut().zip(slots) {
             child.append(slot);
@@ -339,76 +305,14 @@ impl StructColumn {
     }
 }
 
-/// The text a string column stores for a JSON value: strings unescaped, anything else as
-/// compact JSON.
-fn text_of(raw: &str) -> Cow<'_, str> {
-    if let Some(inner) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-        if !inner.contains('\\') {
-            return Cow::Borrowed(inner);
-        }
-        return serde_json::from_str::<String>(raw).map(Cow::Owned).unwrap_or(Cow::Borrowed(inner));
-    }
-    compact_json(raw)
-}
-
-/// Removes insignificant whitespace from valid JSON so nested values compare and `LIKE`-match
-/// the same whether the trail was minified (as CloudTrail delivers it) or pretty-printed.
-pub fn compact_json(raw: &str) -> Cow<'_, str> {
-    let bytes = raw.as_bytes();
-    let has_ws = {
-        let mut in_str = false;
-        let mut esc = false;
-        bytes.iter().any(|&b| {
-            if in_str {
-                if esc {
-                    esc = false;
-                } else if b == b'\\' {
-                    esc = true;
-                } else if b == b'"' {
-                    in_str = false;
-                }
-                false
-            } else if b == b'"' {
-                in_str = true;
-                false
-            } else {
-                matches!(b, b' ' | b'\n' | b'\r' | b'\t')
-            }
-        })
-    };
-    if !has_ws {
-        return Cow::Borrowed(raw);
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut in_str = false;
-    let mut esc = false;
-    for c in raw.chars() {
-        if in_str {
-            out.push(c);
-            if esc {
-                esc = false;
-            } else if c == '\\' {
-                esc = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-        } else if c == '"' {
-            in_str = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-fn time_of(raw: &str) -> Option<i64> {
-    if raw.starts_with('"') {
-        let t = text_of(raw);
-        return parse_event_time(&t);
+fn time_of(v: Value<'_>) -> Option<i64> {
+    match v.kind() {
+        Kind::String => return parse_event_time(&v.text()),
+        Kind::Number => {}
+        _ => return None,
     }
     // Epoch numbers: milliseconds when large (CloudWatch Logs), else seconds.
-    let n: f64 = raw.parse().ok()?;
+    let n: f64 = v.raw().parse().ok()?;
     if !n.is_finite() {
         return None;
     }
@@ -416,12 +320,12 @@ fn time_of(raw: &str) -> Option<i64> {
     Some(micros as i64)
 }
 
-fn bool_of(raw: &str) -> Option<bool> {
-    match raw {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => {
-            let t = text_of(raw);
+fn bool_of(v: Value<'_>) -> Option<bool> {
+    match v.kind() {
+        Kind::True => Some(true),
+        Kind::False => Some(false),
+        Kind::String => {
+            let t = v.text();
             if t.eq_ignore_ascii_case("true") {
                 Some(true)
             } else if t.eq_ignore_ascii_case("false") {
@@ -430,6 +334,7 @@ fn bool_of(raw: &str) -> Option<bool> {
                 None
             }
         }
+        _ => None,
     }
 }
 
@@ -464,6 +369,8 @@ pub struct EventBatchBuilder {
     text_refs: [Option<u8>; MAX_FIELDS],
     /// The current event's references (a reused buffer).
     refs: Vec<Reference>,
+    /// The current event's tokens (a reused buffer).
+    tape: Tape,
     rows: usize,
     json_bytes: usize,
 }
@@ -488,6 +395,7 @@ impl EventBatchBuilder {
             identity_slots,
             text_refs,
             refs: Vec::new(),
+            tape: Tape::default(),
             rows: 0,
             json_bytes: 0,
         }
@@ -513,26 +421,26 @@ impl EventBatchBuilder {
                 )))
             }
         };
-        let obj: Entries<'_> = match serde_json::from_str(text) {
-            Ok(o) => o,
-            Err(e) if e.is_data() => return Outcome::Rejected(Rejection::NotAnObject),
+        let obj = match self.tape.parse(text) {
+            Ok(doc) if doc.root().kind() == Kind::Object => doc.root(),
+            Ok(_) => return Outcome::Rejected(Rejection::NotAnObject),
             Err(e) => return Outcome::Rejected(Rejection::InvalidJson(e.to_string())),
         };
         let n = self.schema.spec.fields.len();
-        let slots = self.index.slots(n, &obj);
+        let slots = self.index.slots(n, obj);
         if !self.identity_slots.iter().any(|&i| slots[i].is_some()) {
             return Outcome::Rejected(Rejection::NotCloudTrail);
         }
         if let Some(t) = self.type_slot.and_then(|i| slots[i]) {
-            if text_of(t.get()) == INSIGHT_EVENT_TYPE {
+            if t.text() == INSIGHT_EVENT_TYPE {
                 return Outcome::Insight;
             }
         }
         let time = match slots[self.time_slot] {
             None => return Outcome::Rejected(Rejection::NoEventTime("the event has no eventTime".into())),
-            Some(v) => match time_of(v.get()) {
+            Some(v) => match time_of(v) {
                 Some(t) => t,
-                None => return Outcome::Rejected(Rejection::NoEventTime(format!("cannot read {} as a time", v.get()))),
+                None => return Outcome::Rejected(Rejection::NoEventTime(format!("cannot read {} as a time", v.raw()))),
             },
         };
         let day = time.div_euclid(MICROS_PER_DAY) as i32;
@@ -710,11 +618,5 @@ mod tests {
         assert_eq!(out[2], Outcome::Stored);
         assert_eq!(col_str(&batch, "eventname", 0).as_deref(), Some("a\u{1}b"));
         assert!(!col_str(&batch, "eventjson", 0).is_some_and(|t| t.contains('\u{1}')));
-    }
-
-    #[test]
-    fn compacts_only_outside_strings() {
-        assert_eq!(compact_json("{ \"a b\" : [ 1 , \"x \\\" y\" ] }"), "{\"a b\":[1,\"x \\\" y\"]}");
-        assert!(matches!(compact_json("{\"a\":1}"), Cow::Borrowed(_)));
     }
 }

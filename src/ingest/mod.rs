@@ -11,6 +11,7 @@ pub mod progress;
 pub mod quarantine;
 pub mod sources;
 pub mod split;
+pub mod tape;
 pub mod time;
 pub mod worker;
 pub mod writer;
