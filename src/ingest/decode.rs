@@ -24,7 +24,7 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::tape::{Kind, Tape, Value};
+use super::tape::{Doc, Kind, Tape, Value};
 use super::time::{parse_event_time, MICROS_PER_DAY};
 use crate::schema::event_text::{write_stored, Reference};
 use crate::schema::{self, Derived, EventSchema, FieldSpec, FieldType};
@@ -412,6 +412,14 @@ impl EventBatchBuilder {
 
     /// Decodes one event and appends it unless it is rejected or an Insights record.
     pub fn push(&mut self, raw: &[u8]) -> Outcome {
+        self.push_tokens(raw, None)
+    }
+
+    /// [`push`](Self::push), given the record's tokens when the splitter already read them.
+    pub fn push_tokens(&mut self, raw: &[u8], tokens: Option<Doc<'_>>) -> Outcome {
+        if let Some(doc) = tokens {
+            return self.store(doc);
+        }
         let text = match std::str::from_utf8(raw) {
             Ok(t) => t,
             Err(e) => {
@@ -421,11 +429,23 @@ impl EventBatchBuilder {
                 )))
             }
         };
-        let obj = match self.tape.parse(text) {
-            Ok(doc) if doc.root().kind() == Kind::Object => doc.root(),
-            Ok(_) => return Outcome::Rejected(Rejection::NotAnObject),
-            Err(e) => return Outcome::Rejected(Rejection::InvalidJson(e.to_string())),
+        // The tape is lent out while the event is stored from it.
+        let mut tape = std::mem::take(&mut self.tape);
+        let outcome = match tape.parse(text) {
+            Ok(doc) => self.store(doc),
+            Err(e) => Outcome::Rejected(Rejection::InvalidJson(e.to_string())),
         };
+        self.tape = tape;
+        outcome
+    }
+
+    /// Appends one tokenized event.
+    fn store(&mut self, doc: Doc<'_>) -> Outcome {
+        let text = doc.text();
+        let obj = doc.root();
+        if obj.kind() != Kind::Object {
+            return Outcome::Rejected(Rejection::NotAnObject);
+        }
         let n = self.schema.spec.fields.len();
         let slots = self.index.slots(n, obj);
         if !self.identity_slots.iter().any(|&i| slots[i].is_some()) {
@@ -467,7 +487,7 @@ impl EventBatchBuilder {
         }
         dc.rows += 1;
         self.rows += 1;
-        self.json_bytes += raw.len();
+        self.json_bytes += text.len();
         Outcome::Stored
     }
 

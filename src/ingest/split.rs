@@ -10,6 +10,8 @@
 
 use std::io::{self, Read};
 
+use super::tape::{Doc, Tape};
+
 /// Largest record CloudTrail produces (MaxEventSize `Large`); bigger ones are quarantined.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 /// How much of an oversized or broken record is kept in quarantine.
@@ -20,8 +22,8 @@ const READ_CHUNK: usize = 256 * 1024;
 /// One thing found in a source.
 #[derive(Debug)]
 pub enum Piece<'a> {
-    /// The raw text of one event object.
-    Event { raw: &'a [u8], offset: u64 },
+    /// The raw text of one event object; `tokens` when it was already read as valid JSON.
+    Event { raw: &'a [u8], offset: u64, tokens: Option<Doc<'a>> },
     /// An event carried as a JSON string (CloudWatch Logs `message`), already unescaped.
     Message { text: String, offset: u64 },
     /// A CloudTrail digest file object (holds no events).
@@ -76,6 +78,8 @@ pub struct Splitter<R: Read> {
     max_record: usize,
     /// Start of an object that may turn out to be an event: bytes from here are kept.
     pin: Option<u64>,
+    /// Tokens of the last event element (handed to the decoder with it).
+    tape: Tape,
 }
 
 impl<R: Read> Splitter<R> {
@@ -95,6 +99,7 @@ impl<R: Read> Splitter<R> {
             done: false,
             max_record,
             pin: None,
+            tape: Tape::default(),
         }
     }
 
@@ -260,10 +265,17 @@ impl<R: Read> Splitter<R> {
 
     fn event_element(&mut self) -> io::Result<Option<Piece<'_>>> {
         let start = self.pos;
+        if let Some(len) = self.tokenize(start) {
+            self.pos = start + len as u64;
+            let raw = self.slice(start, self.pos);
+            // Invalid UTF-8 goes to the decoder untokenized, which rejects it with its position.
+            let tokens = std::str::from_utf8(raw).ok().map(|text| self.tape.doc(text));
+            return Ok(Some(Piece::Event { raw, offset: start, tokens }));
+        }
         match self.scan_value(start, true)? {
             Scan::Complete(e) => {
                 self.pos = e;
-                Ok(Some(Piece::Event { raw: self.slice(start, e), offset: start }))
+                Ok(Some(Piece::Event { raw: self.slice(start, e), offset: start, tokens: None }))
             }
             Scan::Oversized { end, len } => {
                 self.pos = end;
@@ -303,6 +315,15 @@ impl<R: Read> Splitter<R> {
         }
     }
 
+    /// Almost always a record is in the buffer whole and valid: then one pass finds its end and
+    /// tokenizes it for the decoder; returns its length. Anything else (a record running past
+    /// the buffer, invalid JSON, an oversized record) is left to the structural scan.
+    fn tokenize(&mut self, start: u64) -> Option<usize> {
+        let s = (start - self.base) as usize;
+        let e = (self.end - self.base) as usize;
+        self.tape.parse_prefix(&self.data[s..e]).ok().filter(|&len| len <= self.max_record)
+    }
+
     /// An object at top level or in a top-level array: a container (descend into it), a
     /// digest, or an event. Keys are read one by one so containers stream.
     fn unit_object(&mut self) -> io::Result<Option<Piece<'_>>> {
@@ -326,7 +347,7 @@ impl<R: Read> Splitter<R> {
                     if end - start > self.max_record as u64 {
                         return Ok(Some(self.oversized(start, end - start)));
                     }
-                    return Ok(Some(Piece::Event { raw: self.slice(start, end), offset: start }));
+                    return Ok(Some(Piece::Event { raw: self.slice(start, end), offset: start, tokens: None }));
                 }
                 b',' => {
                     self.pos += 1;
@@ -632,6 +653,34 @@ mod tests {
         let p = pieces(br#"{"Records":[{"a":1},{"b":"x}"} , {"c":[1,{"d":2}]}]}"#, 1 << 20);
         assert_eq!(events(&p), vec![r#"{"a":1}"#, r#"{"b":"x}"}"#, r#"{"c":[1,{"d":2}]}"#]);
         assert_eq!(p.len(), 3);
+    }
+
+    #[test]
+    fn records_are_tokenized_once_and_found_across_refills_and_when_invalid() {
+        // ~700 KB of records: several buffer refills, so some records straddle two reads and
+        // take the structural scan; invalid ones must be split out untokenized all the same.
+        let records: Vec<String> = (0..3000)
+            .map(|i| match i % 97 {
+                13 => format!(r#"{{"n":{i},"bad":tru}}"#),
+                14 => format!("{{\"n\":{i},\"ctl\":\"a{}b\"}}", '\u{1}'),
+                _ => format!(r#"{{"n":{i},"s":"{}","o":{{"k":[1,2,"}}]"]}}}}"#, "x".repeat(i % 400)),
+            })
+            .collect();
+        let input = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+        let mut s = Splitter::new(input.as_bytes());
+        let (mut seen, mut tokenized) = (Vec::new(), 0);
+        while let Some(p) = s.next_piece().expect("io") {
+            let Piece::Event { raw, tokens, .. } = p else { panic!("only events expected") };
+            let raw = String::from_utf8_lossy(raw).into_owned();
+            if let Some(doc) = tokens {
+                assert_eq!(doc.text(), raw);
+                assert!(!raw.contains("tru}") && !raw.contains('\u{1}'), "invalid record tokenized: {raw}");
+                tokenized += 1;
+            }
+            seen.push(raw);
+        }
+        assert_eq!(seen, records);
+        assert!(tokenized > 2900, "{tokenized} of 3000 tokenized");
     }
 
     #[test]

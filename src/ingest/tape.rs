@@ -65,12 +65,29 @@ pub struct Tape {
 impl Tape {
     /// Tokenizes `text`, which must be one JSON value with nothing but whitespace around it.
     pub fn parse<'a>(&'a mut self, text: &'a str) -> Result<Doc<'a>, TapeError> {
-        if u32::try_from(text.len()).is_err() {
+        self.run(text.as_bytes(), true)?;
+        Ok(Doc { text, nodes: &self.nodes })
+    }
+
+    /// Tokenizes the JSON value at the start of `b` (bytes after it are not looked at) and
+    /// returns where it ends; [`Tape::doc`] then reads it. An error at `b.len()` means the value
+    /// may just continue past `b`.
+    pub fn parse_prefix(&mut self, b: &[u8]) -> Result<usize, TapeError> {
+        self.run(b, false)
+    }
+
+    /// The value [`Tape::parse_prefix`] read, given its bytes as text (checked UTF-8).
+    pub fn doc<'a>(&'a self, text: &'a str) -> Doc<'a> {
+        Doc { text, nodes: &self.nodes }
+    }
+
+    /// Tokenizes one value; `whole`: nothing but whitespace may follow it.
+    fn run(&mut self, b: &[u8], whole: bool) -> Result<usize, TapeError> {
+        if u32::try_from(b.len()).is_err() {
             return fail(0, "record larger than 4 GiB");
         }
         self.nodes.clear();
         self.open.clear();
-        let b = text.as_bytes();
         let mut i = skip_ws(b, 0);
         'value: loop {
             // A value starts at `i`.
@@ -100,11 +117,14 @@ impl Tape {
             // After a value: a separator, the end of its container, or the end of the text.
             loop {
                 let Some(&top) = self.open.last() else {
+                    if !whole {
+                        return Ok(i);
+                    }
                     let end = skip_ws(b, i);
                     if end != b.len() {
                         return fail(end, "trailing characters after the JSON value");
                     }
-                    return Ok(Doc { text, nodes: &self.nodes });
+                    return Ok(end);
                 };
                 i = self.skip_ws_inside(b, i);
                 let in_object = self.nodes[top as usize].kind == Kind::Object;
@@ -296,6 +316,11 @@ pub struct Doc<'a> {
 impl<'a> Doc<'a> {
     pub fn root(self) -> Value<'a> {
         Value { doc: self, idx: 0 }
+    }
+
+    /// The record's whole text.
+    pub fn text(self) -> &'a str {
+        self.text
     }
 }
 

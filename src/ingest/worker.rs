@@ -14,6 +14,7 @@ use super::progress::Counters;
 use super::quarantine::QuarantineItem;
 use super::sources::{open_decoded, Fetched, SourceObject};
 use super::split::{Piece, Splitter, QUARANTINE_PREFIX_BYTES};
+use super::tape::Doc;
 use crate::schema;
 
 /// Rows per batch handed to the writer.
@@ -123,13 +124,13 @@ impl Worker {
                 }
             };
             let quarantine = match piece {
-                Piece::Event { raw, offset } => {
+                Piece::Event { raw, offset, tokens } => {
                     record_no += 1;
-                    self.push_event(raw, offset, record_no, src, &mut report)
+                    self.push_event(raw, tokens, offset, record_no, src, &mut report)
                 }
                 Piece::Message { text, offset } => {
                     record_no += 1;
-                    self.push_event(text.as_bytes(), offset, record_no, src, &mut report)
+                    self.push_event(text.as_bytes(), None, offset, record_no, src, &mut report)
                 }
                 Piece::Digest { .. } => {
                     report.digests += 1;
@@ -169,12 +170,13 @@ impl Worker {
     fn push_event(
         &mut self,
         raw: &[u8],
+        tokens: Option<Doc<'_>>,
         offset: u64,
         record_no: u64,
         src: &SourceObject,
         report: &mut SourceReport,
     ) -> Option<QuarantineItem> {
-        match self.builder.push(raw) {
+        match self.builder.push_tokens(raw, tokens) {
             Outcome::Stored => {
                 report.events += 1;
                 self.counters.events.fetch_add(1, Ordering::Relaxed);
