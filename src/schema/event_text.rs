@@ -1,6 +1,6 @@
 //! The event text as stored. `eventjson` gives every event back whole, but most of its bytes
 //! are values that other columns of the same row already hold verbatim: the event and request
-//! ids, the request, response and additional-data maps. Kept twice they cost about 0.7× the
+//! ids, the user agent, the request, response and additional-data maps. Kept twice they cost about 0.7× the
 //! gzipped trail, so the stored text holds a short reference in their place and the scan puts
 //! the values back: queries, the checksum and the dedup all see the original text, byte for byte.
 //!

@@ -287,6 +287,7 @@ mod tests {
         let s = cloudtrail();
         let named: Vec<(&str, u8)> = s.text_ref_columns().collect();
         assert!(named.contains(&("eventid", b'e')) && named.contains(&("responseelements", b'o')), "{named:?}");
+        assert!(named.contains(&("useragent", b'u')), "{named:?}");
         let with = |field: &str| {
             format!(
                 r#"{{"name":"x","partition":{{"name":"d","from":"t"}},"fields":[{{"name":"t","source":"t","type":"timestamp"}},{field}]}}"#
