@@ -24,3 +24,70 @@ pub fn tune() {
         }
     }
 }
+
+/// While one of these lives, memory freed is kept for reuse instead of being returned to the
+/// OS (mimalloc's purge delay set to "never"); dropping it restores the delay before.
+///
+/// For ingest: its working set is stable (decode buffers, the commit buffer, encoder pages), so
+/// memory returned after a flush is faulted straight back in by the next batch. Kept, it saves
+/// those faults and the zeroing of fresh huge pages: about 8% of ingest time (alternating A/B
+/// runs on the 200k-event bench trail). Peak RSS is bounded by the commit buffer either way; a
+/// long-running server does not hold one, so it returns memory as usual.
+#[must_use = "memory is kept only while the guard lives"]
+pub struct KeepFreedMemory(());
+
+/// Live guards, and the purge delay to restore when the last one goes (ingests may overlap in
+/// one process, e.g. in tests).
+static KEEPING: std::sync::Mutex<(usize, std::ffi::c_long)> = std::sync::Mutex::new((0, 0));
+
+impl KeepFreedMemory {
+    pub fn new() -> Self {
+        let mut keeping = KEEPING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if keeping.0 == 0 {
+            // SAFETY: plain C calls on an option index; no pointers involved.
+            keeping.1 = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+            unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+        }
+        keeping.0 += 1;
+        Self(())
+    }
+}
+
+impl Default for KeepFreedMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for KeepFreedMemory {
+    fn drop(&mut self) {
+        let mut keeping = KEEPING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        keeping.0 -= 1;
+        if keeping.0 == 0 {
+            // SAFETY: as in `new`.
+            unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, keeping.1) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn purge_delay() -> std::ffi::c_long {
+        // SAFETY: as above.
+        unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }
+    }
+
+    #[test]
+    fn freed_memory_is_kept_while_any_guard_lives_then_the_delay_comes_back() {
+        let before = purge_delay();
+        let a = KeepFreedMemory::new();
+        let b = KeepFreedMemory::new();
+        assert_eq!(purge_delay(), -1);
+        drop(a);
+        assert_eq!(purge_delay(), -1, "another guard still lives");
+        drop(b);
+        assert_eq!(purge_delay(), before);
+    }
+}

@@ -127,7 +127,7 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Decoded data buffered per commit, in MiB (bounds memory; larger means fewer, bigger files).
-    #[arg(long, env = "TRAILLAKE_COMMIT_MB", default_value_t = 384)]
+    #[arg(long, env = "TRAILLAKE_COMMIT_MB", default_value_t = ingest::DEFAULT_COMMIT_MB)]
     pub commit_mb: usize,
     /// Parquet zstd level.
     #[arg(long, default_value_t = 1, hide = true)]

@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::store::{table, EdsStatus, Store, StoreError};
-pub use writer::WriterConfig;
+pub use writer::{WriterConfig, DEFAULT_COMMIT_MB};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -167,6 +167,7 @@ pub async fn ingest(
     options: IngestOptions,
 ) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
+    let _keep = crate::allocator::KeepFreedMemory::new();
     let rec = store.resolve_or_default(eds).await?;
     match rec.status {
         EdsStatus::Enabled => {}
