@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::object_store::ObjectStoreUrl;
@@ -173,7 +173,7 @@ impl Engine {
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         options.verify_plan(&plan)?;
         let df = DataFrame::new(state, plan);
-        Ok(LakeQuery { df: plain_strings(lake_column_names(df, &names)?)? })
+        Ok(LakeQuery { df: lake_column_names(df, &names)? })
     }
 
     /// A query naming a store that is pending deletion says so, instead of "table not found".
@@ -205,8 +205,9 @@ pub struct LakeQuery {
 }
 
 impl LakeQuery {
+    /// The result schema, with plain strings (see [`plain_schema`]).
     pub fn schema(&self) -> SchemaRef {
-        Arc::new(self.df.schema().as_arrow().clone())
+        plain_schema(self.df.schema().as_arrow())
     }
 
     /// The parameters the query expects (`$1`, `$2`, … or `?` markers), in order, each with the
@@ -271,7 +272,8 @@ impl LakeQuery {
         }
         let task = Arc::new(task);
         let inner = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?;
-        Ok(QueryStream { inner, plan, started, rows: 0 })
+        let schema = plain_schema(&inner.schema());
+        Ok(QueryStream { inner, schema, plan, started, rows: 0 })
     }
 }
 
@@ -279,6 +281,8 @@ impl LakeQuery {
 /// stream has ended).
 pub struct QueryStream {
     inner: SendableRecordBatchStream,
+    /// The batches' schema once their string views are plain strings.
+    schema: SchemaRef,
     plan: Arc<dyn ExecutionPlan>,
     started: Instant,
     rows: u64,
@@ -286,7 +290,7 @@ pub struct QueryStream {
 
 impl QueryStream {
     pub fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        Arc::clone(&self.schema)
     }
 
     pub fn stats(&self) -> QueryStats {
@@ -301,7 +305,7 @@ impl Stream for QueryStream {
         match Pin::new(&mut self.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(b))) => {
                 self.rows += b.num_rows() as u64;
-                Poll::Ready(Some(Ok(b)))
+                Poll::Ready(Some(plain_batch(b, &self.schema)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
@@ -348,24 +352,34 @@ fn lake_column_names(
 
 /// Results carry plain strings: the scan reads strings as views (see `lake_table`), which
 /// some clients (Flight SQL JDBC drivers, older Arrow readers) do not understand.
-fn plain_strings(df: DataFrame) -> Result<DataFrame, datafusion::error::DataFusionError> {
-    let schema = df.schema().clone();
-    if !schema.fields().iter().any(|f| plain_type(f.data_type()) != *f.data_type()) {
-        return Ok(df);
+///
+/// The conversion is done on the result batches, after the plan has run, not as a cast in the
+/// plan: a cast projection above an ORDER BY hides the order from the physical optimizer (the
+/// cast column is not known to keep the sort column's order), which then parallelised the
+/// projection and returned the sorted batches out of order.
+fn plain_schema(schema: &Schema) -> SchemaRef {
+    use datafusion::arrow::datatypes::Field;
+    let fields: Vec<Field> =
+        schema.fields().iter().map(|f| f.as_ref().clone().with_data_type(plain_type(f.data_type()))).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` with its columns cast to `schema`'s plain types (unchanged columns are not copied).
+fn plain_batch(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, EngineError> {
+    if batch.schema_ref().fields() == schema.fields() {
+        return Ok(batch);
     }
-    let exprs: Vec<datafusion::logical_expr::Expr> = schema
+    let columns = batch
+        .columns()
         .iter()
-        .map(|(q, f)| {
-            let c = datafusion::logical_expr::Expr::Column(datafusion::common::Column::new(q.cloned(), f.name()));
-            let plain = plain_type(f.data_type());
-            if plain == *f.data_type() {
-                c
-            } else {
-                datafusion::logical_expr::cast(c, plain).alias(f.name())
-            }
+        .zip(schema.fields())
+        .map(|(c, f)| match c.data_type() == f.data_type() {
+            true => Ok(Arc::clone(c)),
+            false => datafusion::arrow::compute::cast(c, f.data_type()),
         })
-        .collect();
-    df.select(exprs)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(datafusion::error::DataFusionError::from)?;
+    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| datafusion::error::DataFusionError::from(e).into())
 }
 
 /// `t` with every string or binary view, at any depth, replaced by its plain counterpart.
@@ -407,5 +421,39 @@ mod tests {
         assert_eq!(last_path_segment("useridentity[sessioncontext][sessionissuer][username]"), "username");
         assert_eq!(last_path_segment("resources[1]"), "resources[1]");
         assert_eq!(last_path_segment("eventname"), "eventname");
+    }
+}
+
+/// ORDER BY must hold across the whole result, not within each batch: strings come out of the
+/// scan as views and are made plain after the plan (`plain_batch`); a cast inside the plan once
+/// let the optimizer return the sorted batches out of order.
+#[cfg(test)]
+mod result_order {
+    use arrow::array::AsArray;
+    use futures::TryStreamExt;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn order_by_a_string_holds_across_batches_and_partitions() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("store").to_str().expect("utf8 path")).expect("store");
+        let engine = Engine::open(&store).await.expect("engine");
+        // 100k rows: 13 batches in each of 2 partitions. The bug it guards against showed in
+        // every run of this query, but run it a few times as it depended on thread timing.
+        for _ in 0..5 {
+            let sql = "SELECT md5(CAST(value AS VARCHAR)) AS h FROM generate_series(1,100000) ORDER BY h";
+            let query = engine.plan(sql).await.expect("plan");
+            assert_eq!(query.schema().field(0).data_type(), &DataType::Utf8, "results carry plain strings");
+            let batches: Vec<RecordBatch> = query.execute().await.expect("run").try_collect().await.expect("rows");
+            let mut rows: Vec<String> = Vec::with_capacity(100_000);
+            for b in &batches {
+                assert_eq!(b.column(0).data_type(), &DataType::Utf8);
+                rows.extend(b.column(0).as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_string()));
+            }
+            assert_eq!(rows.len(), 100_000);
+            let disorder = rows.windows(2).position(|w| w[0] > w[1]);
+            assert_eq!(disorder, None, "unsorted at row {disorder:?}");
+        }
     }
 }
