@@ -13,8 +13,10 @@
 /// mimalloc's `mi_option_purge_delay` (the same index in both bundled mimalloc versions).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Returning freed memory to the OS after 10 ms (mimalloc's default) made ingest fault the same
-/// pages back in over and over (about 13% of run time); one second keeps them for reuse.
+/// Returning freed memory to the OS after 10 ms (mimalloc v2's default) made ingest fault the
+/// same pages back in over and over (about 13% of run time); one second keeps them for reuse.
+/// The bundled mimalloc (v3) already defaults to one second, so this only acts on a v2 build;
+/// ingest goes further while it runs (`KeepFreedMemory`).
 pub fn tune() {
     // SAFETY: plain C calls on an option index; no pointers involved.
     unsafe {

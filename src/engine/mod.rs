@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::object_store::ObjectStoreUrl;
@@ -358,9 +358,7 @@ fn lake_column_names(
 /// cast column is not known to keep the sort column's order), which then parallelised the
 /// projection and returned the sorted batches out of order.
 fn plain_schema(schema: &Schema) -> SchemaRef {
-    use datafusion::arrow::datatypes::Field;
-    let fields: Vec<Field> =
-        schema.fields().iter().map(|f| f.as_ref().clone().with_data_type(plain_type(f.data_type()))).collect();
+    let fields: Vec<FieldRef> = schema.fields().iter().map(plain_field).collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
@@ -382,10 +380,14 @@ fn plain_batch(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, En
     RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| datafusion::error::DataFusionError::from(e).into())
 }
 
+/// `f` with its type made plain (`plain_type`).
+fn plain_field(f: &FieldRef) -> FieldRef {
+    Arc::new(f.as_ref().clone().with_data_type(plain_type(f.data_type())))
+}
+
 /// `t` with every string or binary view, at any depth, replaced by its plain counterpart.
 fn plain_type(t: &DataType) -> DataType {
-    use datafusion::arrow::datatypes::Field;
-    let field = |f: &Arc<Field>| Arc::new(f.as_ref().clone().with_data_type(plain_type(f.data_type())));
+    let field = plain_field;
     match t {
         DataType::Utf8View => DataType::Utf8,
         DataType::BinaryView => DataType::Binary,
