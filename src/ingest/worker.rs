@@ -18,9 +18,9 @@ use super::tape::Doc;
 use crate::schema;
 
 /// Rows per batch handed to the writer.
-const BATCH_ROWS: usize = 16 * 1024;
+const BATCH_ROWS: usize = 4 * 1024;
 /// Event text per batch, so a run of 1 MB events does not make a huge batch.
-const BATCH_JSON_BYTES: usize = 32 * 1024 * 1024;
+const BATCH_JSON_BYTES: usize = 8 * 1024 * 1024;
 
 /// What a worker sends the writer.
 pub enum ToWriter {
@@ -65,11 +65,9 @@ impl Worker {
     pub fn flush(&mut self) -> bool {
         if self.builder.rows() > 0 {
             match self.builder.finish() {
-                Ok(batches) => {
-                    for batch in batches {
-                        if !self.send(ToWriter::Batch(batch)) {
-                            return false;
-                        }
+                Ok(batch) => {
+                    if !self.send(ToWriter::Batch(batch)) {
+                        return false;
                     }
                 }
                 Err(e) => {

@@ -5,11 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::array::PrimitiveArray;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
-use datafusion::arrow::compute::{filter_record_batch, interleave_record_batch, take_record_batch};
+use datafusion::arrow::compute::{filter_record_batch, interleave_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
-use datafusion::arrow::datatypes::{Date32Type, TimestampMicrosecondType, UInt32Type};
+use datafusion::arrow::datatypes::{Date32Type, TimestampMicrosecondType};
 #[allow(deprecated)]
 use datafusion::parquet::arrow::async_reader::ParquetObjectReader;
 use datafusion::parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
@@ -38,8 +37,12 @@ use crate::store::selectors::{self, AdvancedEventSelector};
 use crate::store::table::{CommitLedger, COMMIT_INFO_KEY};
 use crate::store::{EdsRecord, Store};
 
-/// Rows per sorted chunk handed to the Parquet encoder (and per row group at most).
-const CHUNK_ROWS: usize = 64 * 1024;
+/// Rows per sorted chunk handed to the Parquet encoder: each chunk is a copy of its rows, so
+/// small chunks keep the encoders' memory small.
+const CHUNK_ROWS: usize = 8 * 1024;
+/// Rows per row group at most (the encoder holds a row group's pages, compressed, until it is
+/// complete).
+const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Dedup keys kept in memory; past this, keys of committed days are dropped and re-read
 /// from the table if those days come up again.
 const SEEN_KEYS_LIMIT: usize = 8_000_000;
@@ -76,7 +79,10 @@ pub struct Writer<'a> {
     config: WriterConfig,
     props: WriterProperties,
     run_id: String,
-    days: BTreeMap<i32, Vec<RecordBatch>>,
+    /// Decoded batches of the next commit, whole (a batch may span days).
+    batches: Vec<RecordBatch>,
+    /// Per event day, the (batch, row) of each buffered row to store.
+    days: BTreeMap<i32, Vec<(u32, u32)>>,
     buffered_bytes: usize,
     seen: HashMap<i32, FxHashSet<u128>>,
     seen_total: usize,
@@ -111,6 +117,7 @@ impl<'a> Writer<'a> {
             config,
             props,
             run_id,
+            batches: Vec::new(),
             days: BTreeMap::new(),
             buffered_bytes: 0,
             seen: HashMap::new(),
@@ -148,13 +155,7 @@ impl<'a> Writer<'a> {
         match msg {
             ToWriter::Batch(batch) => {
                 let batch = self.admit(batch)?;
-                for (day, part) in split_by_day(&batch)? {
-                    let part = self.dedup(day, part).await?;
-                    if part.num_rows() > 0 {
-                        self.buffered_bytes += part.get_array_memory_size();
-                        self.days.entry(day).or_default().push(part);
-                    }
-                }
+                self.buffer(batch).await?;
                 if self.buffered_bytes >= self.config.commit_bytes {
                     self.flush().await?;
                 }
@@ -189,30 +190,41 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Removes rows whose event is already stored or was seen earlier in this run.
-    async fn dedup(&mut self, day: i32, batch: RecordBatch) -> Result<RecordBatch, IngestError> {
-        if !self.seen.contains_key(&day) {
-            let existing = self.load_day_keys(day).await?;
-            self.seen_total += existing.len();
-            self.seen.insert(day, existing);
+    /// Files each row of `batch` under its day, unless its event is already stored or was
+    /// seen earlier in this run; keeps the batch if any of its rows is new. Rows are not copied
+    /// here: each day's are gathered, in time order, when the commit writes them.
+    async fn buffer(&mut self, batch: RecordBatch) -> Result<(), IngestError> {
+        let days = day_values(&batch)?;
+        let runs = day_runs(&days);
+        for &(day, _) in &runs {
+            if !self.seen.contains_key(&day) {
+                let existing = self.load_day_keys(day).await?;
+                self.seen_total += existing.len();
+                self.seen.insert(day, existing);
+            }
         }
         let keys = event_keys(&batch)?;
-        let seen = self.seen.entry(day).or_default();
-        let mut keep = Vec::with_capacity(keys.len());
-        let mut dropped = 0u64;
-        for k in keys {
-            let fresh = seen.insert(k);
-            if !fresh {
-                dropped += 1;
+        let b = self.batches.len() as u32;
+        let mut kept = 0usize;
+        let mut start = 0usize;
+        for (day, end) in runs {
+            let seen = self.seen.entry(day).or_default();
+            let rows = self.days.entry(day).or_default();
+            for (row, &key) in keys.iter().enumerate().take(end).skip(start) {
+                if seen.insert(key) {
+                    rows.push((b, row as u32));
+                    kept += 1;
+                }
             }
-            keep.push(fresh);
+            start = end;
         }
-        self.seen_total += keep.len() - dropped as usize;
-        self.report.duplicates_skipped += dropped;
-        if dropped == 0 {
-            return Ok(batch);
+        self.seen_total += kept;
+        self.report.duplicates_skipped += (batch.num_rows() - kept) as u64;
+        if kept > 0 {
+            self.buffered_bytes += batch.get_array_memory_size();
+            self.batches.push(batch);
         }
-        Ok(filter_record_batch(&batch, &BooleanArray::from(keep))?)
+        Ok(())
     }
 
     /// Dedup keys of the events already stored for one day. Reads the `eventid` column; only a
@@ -284,12 +296,17 @@ impl<'a> Writer<'a> {
         // Days are encoded in parallel (one task per day, as many at once as there are cores);
         // each task writes its day in time order in bounded chunks and finishes the file.
         let days = std::mem::take(&mut self.days);
+        let batches = std::mem::take(&mut self.batches);
         let mut tasks = Vec::with_capacity(days.len());
-        for (day, batches) in days {
+        for (day, rows) in days {
+            // Each task holds only the batches with rows of its day, so a batch's memory is
+            // freed once the last of its days is written.
+            let (batches, rows) = day_rows(&batches, rows);
             let writer = RecordBatchWriter::for_table(&self.table)?.with_writer_properties(self.props.clone());
             let legacy = self.legacy_checksum;
-            tasks.push(async move { tokio::spawn(encode_day(writer, day, batches, legacy)).await });
+            tasks.push(async move { tokio::spawn(encode_day(writer, day, batches, rows, legacy)).await });
         }
+        drop(batches);
         let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let mut results = futures::stream::iter(tasks).buffer_unordered(parallel);
         while let Some(joined) = results.next().await {
@@ -335,16 +352,18 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Writes one day's rows, sorted by `eventtime`, into its partition; returns the new files.
+/// Writes one day's rows (`rows`: (batch, row) in `batches`), sorted by `eventtime`, into its
+/// partition; returns the new files.
 async fn encode_day(
     mut writer: RecordBatchWriter,
     day: i32,
     batches: Vec<RecordBatch>,
+    rows: Vec<(usize, usize)>,
     legacy_checksum: bool,
 ) -> Result<(Vec<deltalake::kernel::Add>, u64), IngestError> {
     let mut partition = IndexMap::new();
     partition.insert(schema::cloudtrail().partition_column().to_string(), delta_kernel::expressions::Scalar::Date(day));
-    let order = time_order(&batches)?;
+    let order = time_order(&batches, rows)?;
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     let mut events = 0u64;
     for chunk in order.chunks(CHUNK_ROWS) {
@@ -384,25 +403,44 @@ fn day_string(day: i32) -> String {
     chrono::NaiveDate::from_epoch_days(day).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
 }
 
-/// Splits a batch by its day column (almost always a single day: no copy then).
-fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>, IngestError> {
-    let days = batch
+/// The event day of each row of a decoded batch.
+fn day_values(batch: &RecordBatch) -> Result<Vec<i32>, IngestError> {
+    batch
         .column_by_name(schema::cloudtrail().partition_column())
-        .map(|c| c.as_primitive::<Date32Type>().clone())
-        .ok_or_else(|| IngestError::Internal("batch without a day column".into()))?;
-    let vals = days.values();
-    let Some(&first) = vals.first() else { return Ok(Vec::new()) };
-    if vals.iter().all(|&d| d == first) {
-        return Ok(vec![(first, batch.clone())]);
+        .and_then(|c| c.as_primitive_opt::<Date32Type>())
+        .map(|d| d.values().to_vec())
+        .ok_or_else(|| IngestError::Internal("batch without a day column".into()))
+}
+
+/// Runs of equal days: (day, end of the run). Decoded batches come in long runs, as sources
+/// mostly hold one day each.
+fn day_runs(days: &[i32]) -> Vec<(i32, usize)> {
+    let mut runs: Vec<(i32, usize)> = Vec::new();
+    for (i, &d) in days.iter().enumerate() {
+        match runs.last_mut() {
+            Some((day, end)) if *day == d => *end = i + 1,
+            _ => runs.push((d, i + 1)),
+        }
     }
-    let mut groups: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
-    for (i, &d) in vals.iter().enumerate() {
-        groups.entry(d).or_default().push(i as u32);
-    }
-    groups
+    runs
+}
+
+/// The batches one day's rows lie in, and the rows as (index into those, row). `rows` come in
+/// batch order, as they were buffered.
+fn day_rows(all: &[RecordBatch], rows: Vec<(u32, u32)>) -> (Vec<RecordBatch>, Vec<(usize, usize)>) {
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    let mut last = None;
+    let rows = rows
         .into_iter()
-        .map(|(d, idx)| Ok((d, take_record_batch(batch, &PrimitiveArray::<UInt32Type>::from(idx))?)))
-        .collect()
+        .map(|(b, r)| {
+            if last != Some(b) {
+                batches.push(all[b as usize].clone());
+                last = Some(b);
+            }
+            (batches.len() - 1, r as usize)
+        })
+        .collect();
+    (batches, rows)
 }
 
 /// Some columns of one data file.
@@ -449,16 +487,18 @@ fn hash128(b: &[u8]) -> u128 {
     u128::from_le_bytes(a)
 }
 
-/// (batch, row) of every buffered row of one day, in `eventtime` order.
-fn time_order(batches: &[RecordBatch]) -> Result<Vec<(usize, usize)>, IngestError> {
-    let mut order: Vec<(i64, usize, usize)> = Vec::new();
-    for (bi, b) in batches.iter().enumerate() {
-        let t = b
-            .column_by_name("eventtime")
-            .map(|c| c.as_primitive::<TimestampMicrosecondType>().clone())
-            .ok_or_else(|| IngestError::Internal("batch without eventtime".into()))?;
-        order.extend(t.values().iter().enumerate().map(|(ri, &v)| (v, bi, ri)));
-    }
+/// `rows` ((batch, row) in `batches`) in `eventtime` order.
+fn time_order(batches: &[RecordBatch], rows: Vec<(usize, usize)>) -> Result<Vec<(usize, usize)>, IngestError> {
+    let times = batches
+        .iter()
+        .map(|b| {
+            b.column_by_name("eventtime")
+                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+                .map(|t| t.values())
+                .ok_or_else(|| IngestError::Internal("batch without eventtime".into()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut order: Vec<(i64, usize, usize)> = rows.into_iter().map(|(b, r)| (times[b][r], b, r)).collect();
     order.sort_unstable();
     Ok(order.into_iter().map(|(_, b, r)| (b, r)).collect())
 }
@@ -471,7 +511,7 @@ pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_created_by(format!("traillake {}", env!("CARGO_PKG_VERSION")))
-        .set_max_row_group_row_count(Some(CHUNK_ROWS * 2))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         // Min/max only where they serve data skipping (the Delta stats columns): computing them
         // for every 1 KB event text or map value costs a string comparison per value.
         .set_statistics_enabled(EnabledStatistics::None)
@@ -504,4 +544,34 @@ pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
         b = b.set_column_bloom_filter_enabled(ColumnPath::new(vec!["useridentity".into(), "accesskeyid".into()]), true);
     }
     b.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Date32Array, Int32Array};
+
+    #[test]
+    fn rows_are_filed_by_day_runs_and_gathered_from_only_their_batches() {
+        assert_eq!(day_runs(&[]), vec![]);
+        assert_eq!(day_runs(&[5, 5, 6, 5, 5]), vec![(5, 2), (6, 3), (5, 5)]);
+
+        let batch = |v: i32| {
+            let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int32, false)]));
+            RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(vec![v, v + 1]))]).expect("batch")
+        };
+        let all = [batch(0), batch(10), batch(20)];
+        let (batches, rows) = day_rows(&all, vec![(0, 1), (2, 0), (2, 1)]);
+        assert_eq!(batches.len(), 2, "the batch without rows of the day is not held");
+        assert_eq!(rows, vec![(0, 1), (1, 0), (1, 1)]);
+        assert_eq!(batches[1], all[2]);
+
+        let days = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(schema::cloudtrail().partition_column(), DataType::Date32, false)])),
+            vec![Arc::new(Date32Array::from(vec![3, 4]))],
+        )
+        .expect("batch");
+        assert_eq!(day_values(&days).ok(), Some(vec![3, 4]));
+        assert!(day_values(&all[0]).is_err());
+    }
 }
