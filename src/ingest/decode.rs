@@ -152,8 +152,9 @@ struct StructColumn {
 
 struct ListColumn {
     item_field: FieldRef,
+    /// The items of all lists, one after another (struct items keep their key index there).
     item: Box<Column>,
-    /// Present only when items are structs (their key index lives in the child).
+    /// Where each list's items start in `item`, then where the last one ends.
     offsets: Vec<i32>,
     nulls: NullBufferBuilder,
 }

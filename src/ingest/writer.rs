@@ -209,12 +209,13 @@ impl<'a> Writer<'a> {
         let mut start = 0usize;
         for (day, end) in runs {
             let seen = self.seen.entry(day).or_default();
-            let rows = self.days.entry(day).or_default();
-            for (row, &key) in keys.iter().enumerate().take(end).skip(start) {
-                if seen.insert(key) {
-                    rows.push((b, row as u32));
-                    kept += 1;
-                }
+            let mut fresh = (start..end).filter(|&row| seen.insert(keys[row])).map(|row| (b, row as u32)).peekable();
+            // A day gets an entry only with a row to write (a re-run adds no empty files).
+            if fresh.peek().is_some() {
+                let rows = self.days.entry(day).or_default();
+                let before = rows.len();
+                rows.extend(fresh);
+                kept += rows.len() - before;
             }
             start = end;
         }
