@@ -5,10 +5,8 @@
 //!
 //! Why mimalloc: decoding and query execution allocate many small, short-lived objects; mimalloc
 //! measured faster than glibc here. Built with transparent huge pages allowed (mimalloc advises
-//! them for its arenas where the kernel leaves THP to `madvise`): ingest touches hundreds of MB
-//! of fresh Arrow buffers, and with 4 KB pages the page faults alone were a fifth of its CPU
-//! time. With 2 MB pages an ingest faults 6× less and runs about 15% faster (alternating A/B
-//! runs on the 200k-event bench trail), for about 100 MB more peak RSS.
+//! them for its arenas where the kernel leaves THP to `madvise`), which serve queries; ingest
+//! turns them off while it runs, along with returning freed memory ([`IngestMemory`]).
 
 /// mimalloc's `mi_option_purge_delay` (the same index in both bundled mimalloc versions).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
@@ -16,7 +14,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Returning freed memory to the OS after 10 ms (mimalloc v2's default) made ingest fault the
 /// same pages back in over and over (about 13% of run time); one second keeps them for reuse.
 /// The bundled mimalloc (v3) already defaults to one second, so this only acts on a v2 build;
-/// ingest goes further while it runs (`KeepFreedMemory`).
+/// ingest goes further while it runs ([`IngestMemory`]).
 pub fn tune() {
     // SAFETY: plain C calls on an option index; no pointers involved.
     unsafe {
@@ -27,49 +25,89 @@ pub fn tune() {
     }
 }
 
-/// While one of these lives, memory freed is kept for reuse instead of being returned to the
-/// OS (mimalloc's purge delay set to "never"); dropping it restores the delay before.
+/// While one of these lives, the process is set up for ingest: memory freed is kept for reuse
+/// instead of being returned to the OS (mimalloc's purge delay set to "never"), and fresh
+/// memory comes in 4 KiB pages, not transparent huge pages. Dropping the last guard restores
+/// both.
 ///
-/// For ingest: its working set is stable (decode buffers, the commit buffer, encoder pages), so
-/// memory returned after a flush is faulted straight back in by the next batch. Kept, it saves
-/// those faults and the zeroing of fresh huge pages: about 8% of ingest time (alternating A/B
-/// runs on the 200k-event bench trail). Peak RSS is bounded by the commit buffer either way; a
+/// Kept memory: ingest's working set is stable (decode buffers, the commit buffer, encoder
+/// pages), so memory returned after a flush is faulted straight back in by the next batch.
+/// Kept, it saves those faults: about 8% of ingest time (alternating A/B runs on the
+/// 200k-event bench trail). Peak RSS is bounded by the commit buffer either way; a
 /// long-running server does not hold one, so it returns memory as usual.
-#[must_use = "memory is kept only while the guard lives"]
-pub struct KeepFreedMemory(());
+///
+/// Small pages: a fresh huge page is cheap only while the kernel has whole 2 MiB blocks at
+/// hand that it handed out recently. After another process has churned memory in small pages
+/// (in the bench, DuckDB's run before ours; on a user's machine, anything), every huge page
+/// comes from memory long unused, and on this virtual machine touching that is what costs:
+/// alternating with DuckDB, ingest of the bench trail took 2.3–3.05 s with huge pages (kernel
+/// time 1.8–2.6 s) against 1.98–2.05 s with small pages (kernel time 0.62–0.71 s), for about
+/// 100 MB less peak RSS.
+#[must_use = "the settings hold only while the guard lives"]
+pub struct IngestMemory(());
 
-/// Live guards, and the purge delay to restore when the last one goes (ingests may overlap in
-/// one process, e.g. in tests).
-static KEEPING: std::sync::Mutex<(usize, std::ffi::c_long)> = std::sync::Mutex::new((0, 0));
+/// Live guards, and what to restore when the last one goes (ingests may overlap in one
+/// process, e.g. in tests): the purge delay and whether THP was disabled.
+static GUARDS: std::sync::Mutex<(usize, std::ffi::c_long, bool)> = std::sync::Mutex::new((0, 0, false));
 
-impl KeepFreedMemory {
+impl IngestMemory {
     pub fn new() -> Self {
-        let mut keeping = KEEPING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if keeping.0 == 0 {
+        let mut guards = GUARDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guards.0 == 0 {
             // SAFETY: plain C calls on an option index; no pointers involved.
-            keeping.1 = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+            guards.1 = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
             unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+            guards.2 = thp_disabled();
+            set_thp_disabled(true);
         }
-        keeping.0 += 1;
+        guards.0 += 1;
         Self(())
     }
 }
 
-impl Default for KeepFreedMemory {
+impl Default for IngestMemory {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Drop for KeepFreedMemory {
+impl Drop for IngestMemory {
     fn drop(&mut self) {
-        let mut keeping = KEEPING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        keeping.0 -= 1;
-        if keeping.0 == 0 {
+        let mut guards = GUARDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        guards.0 -= 1;
+        if guards.0 == 0 {
             // SAFETY: as in `new`.
-            unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, keeping.1) };
+            unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, guards.1) };
+            set_thp_disabled(guards.2);
         }
     }
+}
+
+/// Whether the kernel gives this process no transparent huge pages (`PR_GET_THP_DISABLE`);
+/// false where it cannot say.
+fn thp_disabled() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+/// Turns transparent huge pages off or on for the whole process, for memory touched from now
+/// on (the kernel checks at each fault, so mimalloc's earlier advice is overridden). Where the
+/// kernel refuses or has no such switch, pages stay as they were: only speed is at stake.
+fn set_thp_disabled(disabled: bool) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl with integer arguments only.
+        let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, libc::c_ulong::from(disabled), 0, 0, 0) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = disabled;
 }
 
 #[cfg(test)]
@@ -82,14 +120,18 @@ mod tests {
     }
 
     #[test]
-    fn freed_memory_is_kept_while_any_guard_lives_then_the_delay_comes_back() {
-        let before = purge_delay();
-        let a = KeepFreedMemory::new();
-        let b = KeepFreedMemory::new();
+    fn ingest_settings_hold_while_any_guard_lives_then_the_previous_come_back() {
+        let before = (purge_delay(), thp_disabled());
+        let a = IngestMemory::new();
+        let b = IngestMemory::new();
         assert_eq!(purge_delay(), -1);
+        #[cfg(target_os = "linux")]
+        assert!(thp_disabled(), "no huge pages while ingesting");
         drop(a);
         assert_eq!(purge_delay(), -1, "another guard still lives");
+        #[cfg(target_os = "linux")]
+        assert!(thp_disabled(), "another guard still lives");
         drop(b);
-        assert_eq!(purge_delay(), before);
+        assert_eq!((purge_delay(), thp_disabled()), before);
     }
 }

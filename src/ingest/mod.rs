@@ -168,7 +168,7 @@ pub async fn ingest(
     options: IngestOptions,
 ) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
-    let _keep = crate::allocator::KeepFreedMemory::new();
+    let _memory = crate::allocator::IngestMemory::new();
     let rec = store.resolve_or_default(eds).await?;
     match rec.status {
         EdsStatus::Enabled => {}
@@ -254,6 +254,7 @@ pub async fn ingest(
     let mut idle: Vec<worker::Worker> = Vec::new();
     let mut result = Ok(());
     while sources_left.load(Ordering::Relaxed) {
+        let generation = Instant::now();
         commit_due.store(false, Ordering::Relaxed);
         let (out_tx, mut out_rx) = mpsc::channel::<worker::ToWriter>(4);
         let mut handles = Vec::new();
@@ -293,7 +294,13 @@ pub async fn ingest(
         if result.is_err() {
             break;
         }
+        let decoded = generation.elapsed();
         writer.flush().await?;
+        tracing::debug!(
+            "generation: decoded in {:.3}s, committed in {:.3}s",
+            decoded.as_secs_f64(),
+            (generation.elapsed() - decoded).as_secs_f64()
+        );
     }
     feeder.abort();
     result?;

@@ -64,7 +64,35 @@ pub async fn list(specs: &[String]) -> Result<Listing, IngestError> {
     }
     listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
     listing.objects.dedup_by(|a, b| a.key == b.key);
+    // Read in delivery order, not key order: the `AWSLogs/...` layout lists each account and
+    // Region through every day in turn, so in key order every commit would hold a slice of
+    // every day, and each day would end up in as many small files as there were commits.
+    // By delivery time a commit holds a few whole days, and a day lands in one or two files.
+    if std::env::var_os("TL_NOSORT").is_none() {
+        listing.objects.sort_by_cached_key(|o| delivery_time(&o.key));
+    }
     Ok(listing)
+}
+
+/// When CloudTrail delivered a trail file, from its key, as `YYYYMMDDTHHMMZ`: the stamp in
+/// its name (`111122223333_CloudTrail_us-east-1_20250306T0320Z_x.json.gz`), else the start of
+/// the day of the `AWSLogs/.../YYYY/MM/DD/` folders it sits in. Keys with neither give `None`
+/// and are read first, in key order.
+fn delivery_time(key: &str) -> Option<String> {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    let stamp = |s: &&str| {
+        let b = s.as_bytes();
+        b.len() == 14 && b[8] == b'T' && b[13] == b'Z' && digits(&b[..8]) && digits(&b[9..13])
+    };
+    if let Some(t) = name.split('_').find(stamp) {
+        return Some(t.to_string());
+    }
+    // `.../YYYY/MM/DD/name`: the three folders above the name.
+    let mut folders = key.rsplitn(5, '/').skip(1);
+    let (d, m, y) = (folders.next()?, folders.next()?, folders.next()?);
+    let is = |s: &str, n: usize| s.len() == n && digits(s.as_bytes());
+    (is(y, 4) && is(m, 2) && is(d, 2)).then(|| format!("{y}{m}{d}T0000Z"))
 }
 
 fn list_local(path: &Path, explicit: bool, out: &mut Listing) -> Result<(), IngestError> {
@@ -196,6 +224,45 @@ mod tests {
         assert!(!looks_like_trail_file("SOURCES.md"));
         assert!(!looks_like_trail_file(".hidden.json"));
         assert!(is_digest_path("s3://b/AWSLogs/1/CloudTrail-Digest/us-east-1/2025/01/01/x.json.gz"));
+    }
+
+    #[test]
+    fn sources_are_read_in_delivery_order() {
+        let named = "s3://b/AWSLogs/o-1/111/CloudTrail/us-east-1/2025/03/06/111_CloudTrail_us-east-1_20250306T0320Z_x.json.gz#9";
+        assert_eq!(delivery_time(named).as_deref(), Some("20250306T0320Z"));
+        assert_eq!(delivery_time("file:///t/2025/03/07/export.json#5").as_deref(), Some("20250307T0000Z"));
+        assert_eq!(delivery_time("file:///t/2025/3/07/export.json#5"), None, "not the date-folder layout");
+        assert_eq!(delivery_time("file:///t/events.jsonl#5"), None);
+        assert_eq!(delivery_time("a.json"), None);
+        assert_eq!(delivery_time("1_CloudTrail_r_2025030XT0320Z_x.json"), None);
+    }
+
+    #[tokio::test]
+    async fn accounts_and_regions_are_interleaved_by_delivery_time() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = |rel: &str| {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, b"{}").expect("write");
+        };
+        file("AWSLogs/111/CloudTrail/us-east-1/2025/03/07/111_CloudTrail_us-east-1_20250307T0005Z_a.json.gz");
+        file("AWSLogs/111/CloudTrail/us-east-1/2025/03/06/111_CloudTrail_us-east-1_20250306T2355Z_b.json.gz");
+        file("AWSLogs/222/CloudTrail/eu-west-1/2025/03/06/222_CloudTrail_eu-west-1_20250306T1200Z_c.json.gz");
+        file("notes/events.jsonl");
+        file("export/2025/03/06/x.json");
+        let listing = list(&[dir.path().display().to_string()]).await.expect("list");
+        let names: Vec<&str> =
+            listing.objects.iter().map(|o| o.display.rsplit('/').next().unwrap_or_default()).collect();
+        assert_eq!(
+            names,
+            [
+                "events.jsonl",
+                "x.json",
+                "222_CloudTrail_eu-west-1_20250306T1200Z_c.json.gz",
+                "111_CloudTrail_us-east-1_20250306T2355Z_b.json.gz",
+                "111_CloudTrail_us-east-1_20250307T0005Z_a.json.gz",
+            ]
+        );
     }
 
     #[test]

@@ -299,6 +299,7 @@ impl<'a> Writer<'a> {
         // Quarantine first: once the ledger names a source, its rejects must already be kept.
         self.write_quarantine().await?;
 
+        let encoding = std::time::Instant::now();
         let mut actions = Vec::new();
         let mut events = 0u64;
         // Days are encoded in parallel (one task per day, as many at once as there are cores);
@@ -326,6 +327,12 @@ impl<'a> Writer<'a> {
             }
             actions.extend(adds.into_iter().map(Action::Add));
         }
+        tracing::debug!(
+            "encoded {} MiB of decoded batches into {} files in {:.3}s",
+            self.buffered_bytes >> 20,
+            actions.len(),
+            encoding.elapsed().as_secs_f64()
+        );
         self.buffered_bytes = 0;
 
         // Sources that could not be fetched at all are left out: a re-run should try them again.
