@@ -5,8 +5,8 @@
 //!
 //! Why mimalloc: decoding and query execution allocate many small, short-lived objects; mimalloc
 //! measured faster than glibc here. Built with transparent huge pages allowed (mimalloc advises
-//! them for its arenas where the kernel leaves THP to `madvise`), which serve queries; ingest
-//! turns them off while it runs, along with returning freed memory ([`IngestMemory`]).
+//! them for its arenas where the kernel leaves THP to `madvise`); ingest, which measured
+//! faster without them, turns them off while it runs ([`IngestMemory`]).
 
 /// mimalloc's `mi_option_purge_delay` (the same index in both bundled mimalloc versions).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;

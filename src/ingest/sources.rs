@@ -68,9 +68,7 @@ pub async fn list(specs: &[String]) -> Result<Listing, IngestError> {
     // Region through every day in turn, so in key order every commit would hold a slice of
     // every day, and each day would end up in as many small files as there were commits.
     // By delivery time a commit holds a few whole days, and a day lands in one or two files.
-    if std::env::var_os("TL_NOSORT").is_none() {
-        listing.objects.sort_by_cached_key(|o| delivery_time(&o.key));
-    }
+    listing.objects.sort_by_cached_key(|o| delivery_time(&o.key));
     Ok(listing)
 }
 
