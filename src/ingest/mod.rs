@@ -1,9 +1,9 @@
 //! Ingest: trail files → an event data store, exactly once.
 //!
 //! Pipeline (one way, bounded at every step):
-//! `sources` lists objects and drops those the ledger already holds → a feeder fetches them →
-//! one `worker` per core splits (`split`, tokenizing each record in the same pass: `tape`) and
-//! decodes (`decode`) them into Arrow batches →
+//! `sources` lists objects in delivery order and drops those the ledger already holds →
+//! a feeder fetches them → one `worker` per core splits (`split`, tokenizing each record in the
+//! same pass: `tape`) and decodes (`decode`) them into Arrow batches →
 //! the `writer` drops already-stored events, sorts each day by `eventtime` and commits Parquet
 //! files plus the ledger of completed sources in one Delta commit per few hundred MB.
 
