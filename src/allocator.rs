@@ -36,12 +36,11 @@ pub fn tune() {
 /// 200k-event bench trail). Peak RSS is bounded by the commit buffer either way; a
 /// long-running server does not hold one, so it returns memory as usual.
 ///
-/// Small pages: a fresh huge page is cheap only while the kernel has whole 2 MiB blocks at
-/// hand that it handed out recently. After another process has churned memory in small pages
-/// (in the bench, DuckDB's run before ours; on a user's machine, anything), every huge page
-/// comes from memory long unused, and on this virtual machine touching that is what costs:
-/// alternating with DuckDB, ingest of the bench trail took 2.3–3.05 s with huge pages (kernel
-/// time 1.8–2.6 s) against 1.98–2.05 s with small pages (kernel time 0.62–0.71 s), for about
+/// Small pages: huge pages were cheap here only when the run before had used them too. After
+/// another process had churned memory in small pages (in the bench, DuckDB's run before ours;
+/// on a user's machine, anything), they cost 3× the kernel time: alternating with DuckDB,
+/// ingest of the bench trail took 2.3–3.05 s with huge pages (kernel time 1.8–2.6 s) against
+/// 1.98–2.05 s with small pages (kernel time 0.62–0.71 s, the same in every run), for about
 /// 100 MB less peak RSS.
 #[must_use = "the settings hold only while the guard lives"]
 pub struct IngestMemory(());
