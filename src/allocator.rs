@@ -46,20 +46,27 @@ pub fn tune() {
 pub struct IngestMemory(());
 
 /// Live guards, and what to restore when the last one goes (ingests may overlap in one
-/// process, e.g. in tests): the purge delay and whether THP was disabled.
-static GUARDS: std::sync::Mutex<(usize, std::ffi::c_long, bool)> = std::sync::Mutex::new((0, 0, false));
+/// process, e.g. in tests).
+struct Guards {
+    live: usize,
+    purge_delay: std::ffi::c_long,
+    thp_disabled: bool,
+}
+
+static GUARDS: std::sync::Mutex<Guards> =
+    std::sync::Mutex::new(Guards { live: 0, purge_delay: 0, thp_disabled: false });
 
 impl IngestMemory {
     pub fn new() -> Self {
         let mut guards = GUARDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guards.0 == 0 {
+        if guards.live == 0 {
             // SAFETY: plain C calls on an option index; no pointers involved.
-            guards.1 = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+            guards.purge_delay = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
             unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-            guards.2 = thp_disabled();
+            guards.thp_disabled = thp_disabled();
             set_thp_disabled(true);
         }
-        guards.0 += 1;
+        guards.live += 1;
         Self(())
     }
 }
@@ -73,11 +80,11 @@ impl Default for IngestMemory {
 impl Drop for IngestMemory {
     fn drop(&mut self) {
         let mut guards = GUARDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        guards.0 -= 1;
-        if guards.0 == 0 {
+        guards.live -= 1;
+        if guards.live == 0 {
             // SAFETY: as in `new`.
-            unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, guards.1) };
-            set_thp_disabled(guards.2);
+            unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, guards.purge_delay) };
+            set_thp_disabled(guards.thp_disabled);
         }
     }
 }
