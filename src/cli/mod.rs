@@ -222,6 +222,7 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
                 commit_bytes: a.commit_mb.max(1) * 1024 * 1024,
                 zstd_level: a.zstd_level,
                 bloom_filters: a.bloom_filters,
+                ..Default::default()
             };
             let opts = IngestOptions { threads: a.threads, progress: !a.no_progress, writer };
             let report = ingest::ingest(&store, a.eds.as_deref(), &a.sources, opts).await?;

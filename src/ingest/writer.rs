@@ -1,6 +1,11 @@
 //! The writer: collects decoded batches per event day, drops events the store already holds,
 //! and commits — many sources at a time — sorted, zstd-compressed Parquet files plus the
 //! ledger of completed sources, in one atomic Delta commit.
+//!
+//! A day is encoded as soon as it is quiet (no row of it arrived for a while), while decoding
+//! goes on: sources are read in delivery order, so a day is complete a little after the next
+//! one began. Encoding alongside decoding keeps both cores busy through a commit and holds a
+//! few days in memory instead of a whole commit's worth.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -14,19 +19,20 @@ use datafusion::parquet::arrow::async_reader::ParquetObjectReader;
 use datafusion::parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
 use datafusion::parquet::file::metadata::SortingColumn;
-use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use datafusion::parquet::schema::types::ColumnPath;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::Action;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::DeltaTable;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use indexmap::IndexMap;
 use object_store::ObjectStoreExt;
 use object_store::PutPayload;
 use rustc_hash::FxHashSet;
 use sha2::{Digest, Sha256};
+use tokio::task::{JoinError, JoinSet};
 
 use super::quarantine::QuarantineItem;
 use super::worker::{SourceReport, ToWriter};
@@ -40,6 +46,10 @@ use crate::store::{EdsRecord, Store};
 /// Rows per sorted chunk handed to the Parquet encoder: each chunk is a copy of its rows, so
 /// small chunks keep the encoders' memory small.
 const CHUNK_ROWS: usize = 8 * 1024;
+/// A day no row arrived for while this much more was decoded is encoded without waiting for the
+/// commit. In delivery order a day's last events come with the next day's first deliveries;
+/// later stragglers only make another file for the day.
+const DEFAULT_QUIET_BYTES: usize = 48 * 1024 * 1024;
 /// Rows per row group at most (the encoder holds a row group's pages, compressed, until it is
 /// complete).
 const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -64,11 +74,18 @@ pub struct WriterConfig {
     pub commit_bytes: usize,
     pub zstd_level: i32,
     pub bloom_filters: bool,
+    /// Decoded bytes after a day's last row that make it quiet: encoded before the commit.
+    pub quiet_bytes: usize,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        Self { commit_bytes: DEFAULT_COMMIT_MB * 1024 * 1024, zstd_level: 1, bloom_filters: false }
+        Self {
+            commit_bytes: DEFAULT_COMMIT_MB * 1024 * 1024,
+            zstd_level: 1,
+            bloom_filters: false,
+            quiet_bytes: DEFAULT_QUIET_BYTES,
+        }
     }
 }
 
@@ -79,11 +96,20 @@ pub struct Writer<'a> {
     config: WriterConfig,
     props: WriterProperties,
     run_id: String,
-    /// Decoded batches of the next commit, whole (a batch may span days).
-    batches: Vec<RecordBatch>,
-    /// Per event day, the (batch, row) of each buffered row to store.
-    days: BTreeMap<i32, Vec<(u32, u32)>>,
+    /// Rows waiting to be encoded, per event day.
+    days: BTreeMap<i32, DayRows>,
+    /// Decoded bytes of the rows in `days` (the memory they hold).
     buffered_bytes: usize,
+    /// Decoded bytes stored since the last commit: sets the commits' pace.
+    uncommitted_bytes: usize,
+    /// Decoded bytes seen so far: the clock that tells when a day has gone quiet.
+    decoded_bytes: usize,
+    /// Numbers the buffered batches, so a day holds each of its batches once.
+    batch_seq: u64,
+    /// Days being encoded, at most one per core.
+    encoders: JoinSet<Result<Encoded, IngestError>>,
+    /// Files encoded for the next commit.
+    encoded: Encoded,
     seen: HashMap<i32, FxHashSet<u128>>,
     seen_total: usize,
     done: Vec<SourceReport>,
@@ -117,9 +143,13 @@ impl<'a> Writer<'a> {
             config,
             props,
             run_id,
-            batches: Vec::new(),
             days: BTreeMap::new(),
             buffered_bytes: 0,
+            uncommitted_bytes: 0,
+            decoded_bytes: 0,
+            batch_seq: 0,
+            encoders: JoinSet::new(),
+            encoded: Encoded::default(),
             seen: HashMap::new(),
             seen_total: 0,
             done: Vec::new(),
@@ -158,8 +188,10 @@ impl<'a> Writer<'a> {
                 self.buffer(batch).await?;
                 // Normally the decode threads stop once a commit is due and the caller commits
                 // (`commit_due`); a single huge source does not stop, so memory is bounded here.
-                if self.buffered_bytes >= self.config.commit_bytes + self.config.commit_bytes / 4 {
+                if self.uncommitted_bytes >= self.config.commit_bytes + self.config.commit_bytes / 4 {
                     self.flush().await?;
+                } else {
+                    self.encode_quiet_days().await?;
                 }
             }
             ToWriter::Quarantine(item) => {
@@ -193,8 +225,8 @@ impl<'a> Writer<'a> {
     }
 
     /// Files each row of `batch` under its day, unless its event is already stored or was
-    /// seen earlier in this run; keeps the batch if any of its rows is new. Rows are not copied
-    /// here: each day's are gathered, in time order, when the commit writes them.
+    /// seen earlier in this run. Rows are not copied here: each day keeps the batches its rows
+    /// lie in and gathers them, in time order, when it is encoded.
     async fn buffer(&mut self, batch: RecordBatch) -> Result<(), IngestError> {
         let days = day_values(&batch)?;
         let runs = day_runs(&days);
@@ -206,27 +238,84 @@ impl<'a> Writer<'a> {
             }
         }
         let keys = event_keys(&batch)?;
-        let b = self.batches.len() as u32;
+        let batch_bytes = batch.get_array_memory_size();
+        self.decoded_bytes += batch_bytes;
+        self.batch_seq += 1;
         let mut kept = 0usize;
         let mut start = 0usize;
         for (day, end) in runs {
             let seen = self.seen.entry(day).or_default();
-            let mut fresh = (start..end).filter(|&row| seen.insert(keys[row])).map(|row| (b, row as u32)).peekable();
-            // A day gets an entry only with a row to write (a re-run adds no empty files).
-            if fresh.peek().is_some() {
-                let rows = self.days.entry(day).or_default();
-                let before = rows.len();
-                rows.extend(fresh);
-                kept += rows.len() - before;
-            }
+            let fresh: Vec<u32> = (start..end).filter(|&row| seen.insert(keys[row])).map(|row| row as u32).collect();
             start = end;
+            // A day gets an entry only with a row to write (a re-run adds no empty files).
+            if fresh.is_empty() {
+                continue;
+            }
+            let rows = self.days.entry(day).or_default();
+            if rows.last_seq != self.batch_seq {
+                rows.batches.push(batch.clone());
+                rows.last_seq = self.batch_seq;
+            }
+            let b = (rows.batches.len() - 1) as u32;
+            // A batch's memory is shared by its days: each carries its share.
+            let bytes = batch_bytes * fresh.len() / batch.num_rows().max(1);
+            rows.bytes += bytes;
+            rows.touched = self.decoded_bytes;
+            rows.rows.extend(fresh.iter().map(|&r| (b, r)));
+            kept += fresh.len();
+            self.buffered_bytes += bytes;
+            self.uncommitted_bytes += bytes;
         }
         self.seen_total += kept;
         self.report.duplicates_skipped += (batch.num_rows() - kept) as u64;
-        if kept > 0 {
-            self.buffered_bytes += batch.get_array_memory_size();
-            self.batches.push(batch);
+        Ok(())
+    }
+
+    /// Starts encoding the days that have gone quiet, oldest first. With every core already
+    /// encoding, waits for one to finish: decoding pauses rather than buffer without bound.
+    async fn encode_quiet_days(&mut self) -> Result<(), IngestError> {
+        while let Some(joined) = self.encoders.try_join_next() {
+            self.take_encoded(joined)?;
         }
+        while let Some(day) = quiet_day(&self.days, self.decoded_bytes, self.config.quiet_bytes) {
+            if self.encoders.len() >= parallelism() {
+                if let Some(joined) = self.encoders.join_next().await {
+                    self.take_encoded(joined)?;
+                }
+            }
+            self.start_encoding(day)?;
+        }
+        Ok(())
+    }
+
+    /// Hands one buffered day to an encoder thread.
+    fn start_encoding(&mut self, day: i32) -> Result<(), IngestError> {
+        let Some(rows) = self.days.remove(&day) else { return Ok(()) };
+        self.buffered_bytes -= rows.bytes;
+        tracing::trace!(
+            "encoding day {day}: {} rows, {} MiB; {} MiB still buffered, {} encoders running",
+            rows.rows.len(),
+            rows.bytes >> 20,
+            self.buffered_bytes >> 20,
+            self.encoders.len()
+        );
+        let writer = RecordBatchWriter::for_table(&self.table)?.with_writer_properties(self.props.clone());
+        let legacy = self.legacy_checksum;
+        // Encoding is CPU work with a little I/O at its end: it runs on a blocking thread of
+        // its own, so the runtime's threads stay free to receive decoded batches meanwhile.
+        let runtime = tokio::runtime::Handle::current();
+        self.encoders.spawn_blocking(move || runtime.block_on(encode_day(writer, day, rows, legacy)));
+        Ok(())
+    }
+
+    fn take_encoded(&mut self, joined: Result<Result<Encoded, IngestError>, JoinError>) -> Result<(), IngestError> {
+        let done = joined.map_err(|e| IngestError::Internal(format!("encoder task failed: {e}")))??;
+        for add in &done.adds {
+            self.report.stored_bytes += add.size.max(0) as u64;
+            self.report.files_written += 1;
+        }
+        self.encoded.adds.extend(done.adds);
+        self.encoded.events += done.events;
         Ok(())
     }
 
@@ -288,7 +377,7 @@ impl<'a> Writer<'a> {
 
     /// The buffered data is a commit's worth: time to stop decoding and [`flush`](Self::flush).
     pub fn commit_due(&self) -> bool {
-        self.buffered_bytes >= self.config.commit_bytes
+        self.uncommitted_bytes >= self.config.commit_bytes
     }
 
     /// Writes everything buffered and commits it with the ledger of completed sources.
@@ -300,40 +389,27 @@ impl<'a> Writer<'a> {
         self.write_quarantine().await?;
 
         let encoding = std::time::Instant::now();
-        let mut actions = Vec::new();
-        let mut events = 0u64;
-        // Days are encoded in parallel (one task per day, as many at once as there are cores);
-        // each task writes its day in time order in bounded chunks and finishes the file.
-        let days = std::mem::take(&mut self.days);
-        let batches = std::mem::take(&mut self.batches);
-        let mut tasks = Vec::with_capacity(days.len());
-        for (day, rows) in days {
-            // Each task holds only the batches with rows of its day, so a batch's memory is
-            // freed once the last of its days is written.
-            let (batches, rows) = day_rows(&batches, rows);
-            let writer = RecordBatchWriter::for_table(&self.table)?.with_writer_properties(self.props.clone());
-            let legacy = self.legacy_checksum;
-            tasks.push(async move { tokio::spawn(encode_day(writer, day, batches, rows, legacy)).await });
-        }
-        drop(batches);
-        let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let mut results = futures::stream::iter(tasks).buffer_unordered(parallel);
-        while let Some(joined) = results.next().await {
-            let (adds, n) = joined.map_err(|e| IngestError::Internal(format!("encoder task failed: {e}")))??;
-            events += n;
-            for add in &adds {
-                self.report.stored_bytes += add.size.max(0) as u64;
-                self.report.files_written += 1;
+        let days: Vec<i32> = self.days.keys().copied().collect();
+        for day in days {
+            if self.encoders.len() >= parallelism() {
+                if let Some(joined) = self.encoders.join_next().await {
+                    self.take_encoded(joined)?;
+                }
             }
-            actions.extend(adds.into_iter().map(Action::Add));
+            self.start_encoding(day)?;
         }
+        while let Some(joined) = self.encoders.join_next().await {
+            self.take_encoded(joined)?;
+        }
+        let Encoded { adds, events } = std::mem::take(&mut self.encoded);
+        let actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
         tracing::debug!(
-            "encoded {} MiB of decoded batches into {} files in {:.3}s",
-            self.buffered_bytes >> 20,
+            "commit of {} MiB of decoded batches in {} files; {:.3}s to finish encoding",
+            self.uncommitted_bytes >> 20,
             actions.len(),
             encoding.elapsed().as_secs_f64()
         );
-        self.buffered_bytes = 0;
+        self.uncommitted_bytes = 0;
 
         // Sources that could not be fetched at all are left out: a re-run should try them again.
         let done: Vec<SourceReport> = std::mem::take(&mut self.done);
@@ -367,17 +443,48 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Writes one day's rows (`rows`: (batch, row) in `batches`), sorted by `eventtime`, into its
-/// partition; returns the new files.
+/// One event day's rows waiting to be encoded.
+#[derive(Default)]
+struct DayRows {
+    /// The decoded batches holding the day's rows (a batch may hold other days' rows too).
+    batches: Vec<RecordBatch>,
+    /// (index into `batches`, row) of each row to store, in arrival order.
+    rows: Vec<(u32, u32)>,
+    /// This day's share of the batches' memory.
+    bytes: usize,
+    /// The writer's `decoded_bytes` when a row of this day last arrived.
+    touched: usize,
+    /// Sequence number of the last batch in `batches`.
+    last_seq: u64,
+}
+
+/// Files written for the next commit and the events in them.
+#[derive(Default)]
+struct Encoded {
+    adds: Vec<deltalake::kernel::Add>,
+    events: u64,
+}
+
+/// The oldest day no row arrived for while `quiet` more bytes were decoded (`now` is the
+/// decoded bytes so far).
+fn quiet_day(days: &BTreeMap<i32, DayRows>, now: usize, quiet: usize) -> Option<i32> {
+    days.iter().find(|(_, d)| now - d.touched >= quiet).map(|(&day, _)| day)
+}
+
+fn parallelism() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// Writes one day's rows, sorted by `eventtime`, into its partition; returns the new files.
 async fn encode_day(
     mut writer: RecordBatchWriter,
     day: i32,
-    batches: Vec<RecordBatch>,
-    rows: Vec<(usize, usize)>,
+    day_rows: DayRows,
     legacy_checksum: bool,
-) -> Result<(Vec<deltalake::kernel::Add>, u64), IngestError> {
+) -> Result<Encoded, IngestError> {
     let mut partition = IndexMap::new();
     partition.insert(schema::cloudtrail().partition_column().to_string(), delta_kernel::expressions::Scalar::Date(day));
+    let DayRows { batches, rows, .. } = day_rows;
     let order = time_order(&batches, rows)?;
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     let mut events = 0u64;
@@ -391,7 +498,7 @@ async fn encode_day(
     }
     drop(refs);
     drop(batches);
-    Ok((writer.flush().await?, events))
+    Ok(Encoded { adds: writer.flush().await?, events })
 }
 
 /// `batch` plus the SHA-256 (hex) of each row's original text, for tables that store it.
@@ -440,24 +547,6 @@ fn day_runs(days: &[i32]) -> Vec<(i32, usize)> {
     runs
 }
 
-/// The batches one day's rows lie in, and the rows as (index into those, row). `rows` come in
-/// batch order, as they were buffered.
-fn day_rows(all: &[RecordBatch], rows: Vec<(u32, u32)>) -> (Vec<RecordBatch>, Vec<(usize, usize)>) {
-    let mut batches: Vec<RecordBatch> = Vec::new();
-    let mut last = None;
-    let rows = rows
-        .into_iter()
-        .map(|(b, r)| {
-            if last != Some(b) {
-                batches.push(all[b as usize].clone());
-                last = Some(b);
-            }
-            (batches.len() - 1, r as usize)
-        })
-        .collect();
-    (batches, rows)
-}
-
 /// Some columns of one data file.
 async fn read_columns(
     store: &Arc<dyn object_store::ObjectStore>,
@@ -503,7 +592,7 @@ fn hash128(b: &[u8]) -> u128 {
 }
 
 /// `rows` ((batch, row) in `batches`) in `eventtime` order.
-fn time_order(batches: &[RecordBatch], rows: Vec<(usize, usize)>) -> Result<Vec<(usize, usize)>, IngestError> {
+fn time_order(batches: &[RecordBatch], rows: Vec<(u32, u32)>) -> Result<Vec<(usize, usize)>, IngestError> {
     let times = batches
         .iter()
         .map(|b| {
@@ -513,7 +602,8 @@ fn time_order(batches: &[RecordBatch], rows: Vec<(usize, usize)>) -> Result<Vec<
                 .ok_or_else(|| IngestError::Internal("batch without eventtime".into()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut order: Vec<(i64, usize, usize)> = rows.into_iter().map(|(b, r)| (times[b][r], b, r)).collect();
+    let mut order: Vec<(i64, usize, usize)> =
+        rows.into_iter().map(|(b, r)| (b as usize, r as usize)).map(|(b, r)| (times[b][r], b, r)).collect();
     order.sort_unstable();
     Ok(order.into_iter().map(|(_, b, r)| (b, r)).collect())
 }
@@ -525,6 +615,11 @@ pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
     let s = schema::cloudtrail();
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
+        // Version 2 data pages: values are compressed straight into the page, where version 1
+        // copies each page once more (and the copy doubles the fresh memory an encoder
+        // touches). The encodings stay version 1's: plain where there is no dictionary.
+        .set_writer_version(WriterVersion::PARQUET_2_0)
+        .set_encoding(Encoding::PLAIN)
         .set_created_by(format!("traillake {}", env!("CARGO_PKG_VERSION")))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         // Min/max only where they serve data skipping (the Delta stats columns): computing them
@@ -567,19 +662,20 @@ mod tests {
     use datafusion::arrow::array::{Date32Array, Int32Array};
 
     #[test]
-    fn rows_are_filed_by_day_runs_and_gathered_from_only_their_batches() {
+    fn the_oldest_day_that_went_quiet_is_encoded_first() {
+        let day = |touched| DayRows { touched, ..Default::default() };
+        let days: BTreeMap<i32, DayRows> = [(10, day(500)), (11, day(100)), (12, day(50)), (13, day(900))].into();
+        assert_eq!(quiet_day(&days, 900, 1000), None, "nothing has been quiet for long enough");
+        assert_eq!(quiet_day(&days, 900, 800), Some(11), "day 10 is older but has not been quiet for long enough");
+        assert_eq!(quiet_day(&days, 1400, 800), Some(10));
+        assert_eq!(quiet_day(&days, 900, 1), Some(10), "the day a row just arrived for is never quiet");
+        assert_eq!(quiet_day(&[(13, day(900))].into(), 900, 1), None);
+    }
+
+    #[test]
+    fn rows_are_filed_by_day_runs() {
         assert_eq!(day_runs(&[]), vec![]);
         assert_eq!(day_runs(&[5, 5, 6, 5, 5]), vec![(5, 2), (6, 3), (5, 5)]);
-
-        let batch = |v: i32| {
-            let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int32, false)]));
-            RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(vec![v, v + 1]))]).expect("batch")
-        };
-        let all = [batch(0), batch(10), batch(20)];
-        let (batches, rows) = day_rows(&all, vec![(0, 1), (2, 0), (2, 1)]);
-        assert_eq!(batches.len(), 2, "the batch without rows of the day is not held");
-        assert_eq!(rows, vec![(0, 1), (1, 0), (1, 1)]);
-        assert_eq!(batches[1], all[2]);
 
         let days = RecordBatch::try_new(
             Arc::new(Schema::new(vec![Field::new(schema::cloudtrail().partition_column(), DataType::Date32, false)])),
@@ -587,6 +683,11 @@ mod tests {
         )
         .expect("batch");
         assert_eq!(day_values(&days).ok(), Some(vec![3, 4]));
-        assert!(day_values(&all[0]).is_err());
+        let other = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("v", DataType::Int32, false)])),
+            vec![Arc::new(Int32Array::from(vec![1]))],
+        )
+        .expect("batch");
+        assert!(day_values(&other).is_err(), "a batch without a day column is an internal error");
     }
 }

@@ -73,6 +73,53 @@ async fn one_run_of_many_commits_stores_every_event_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn days_encoded_while_decoding_goes_on_hold_every_event_once_in_time_order() {
+    // Here a day is quiet as soon as a batch without its rows arrives: days are encoded while
+    // later ones are still decoded, stragglers make more files, and one commit holds them all.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (trail, events) = trail_in(tmp.path(), 20_000, 5);
+    let store = store_in(tmp.path());
+    let writer = traillake::ingest::WriterConfig { quiet_bytes: 1, ..Default::default() };
+    let opts = traillake::ingest::IngestOptions { progress: false, writer, ..Default::default() };
+    let rep = traillake::ingest::ingest(&store, None, &[trail.display().to_string()], opts).await.expect("ingest");
+    assert_eq!((rep.events_added, rep.commits), (events, 1), "{rep:?}");
+    assert!(rep.files_written >= 5, "at least one file per day: {rep:?}");
+    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await, events as i64);
+    let mut rows = 0;
+    let files: Vec<_> = files_under(&tmp.path().join("store"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len() as u64, rep.files_written);
+    for f in files {
+        let times = parquet_column_i64(&f, "eventtime");
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{} is not sorted by eventtime", f.display());
+        rows += times.len() as u64;
+    }
+    assert_eq!(rows, events);
+}
+
+/// One Int64-like column (timestamps included) of a Parquet file, read without the engine.
+fn parquet_column_i64(path: &std::path::Path, name: &str) -> Vec<i64> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::{DataType, Int64Type};
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::arrow::ProjectionMask;
+    let file = std::fs::File::open(path).expect("open parquet");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+    let mask = ProjectionMask::columns(builder.parquet_schema(), [name]);
+    let mut out = Vec::new();
+    for batch in builder.with_projection(mask).build().expect("reader") {
+        let col = cast(batch.expect("batch").column(0), &DataType::Int64).expect("cast");
+        let col = col.as_primitive::<Int64Type>();
+        assert_eq!(col.null_count(), 0);
+        out.extend(col.values().iter().copied());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_events_from_other_files_are_not_duplicated() {
     let tmp = tempfile::tempdir().expect("tmp");
     let a = tmp.path().join("a.json");
