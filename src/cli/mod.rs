@@ -126,7 +126,8 @@ pub struct IngestArgs {
     /// Decode threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Decoded data buffered per commit, in MiB (bounds memory; larger means fewer, bigger files).
+    /// Decoded data per commit, in MiB (bounds memory when the input's days come interleaved;
+    /// larger means fewer commits and files).
     #[arg(long, env = "TRAILLAKE_COMMIT_MB", default_value_t = ingest::DEFAULT_COMMIT_MB)]
     pub commit_mb: usize,
     /// Parquet zstd level.

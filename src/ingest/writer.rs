@@ -63,9 +63,10 @@ const MESSAGES_KEPT: usize = 1_000;
 /// Rejected input buffered before it is written to a quarantine file.
 const QUARANTINE_BUFFER_BYTES: usize = 32 * 1024 * 1024;
 
-/// Decoded data buffered per commit by default, in MiB. Peak RSS is about 2.4× this (decoders,
-/// encoders and allocator slack around the buffer): 320 keeps a 1M-event ingest near 760 MiB,
-/// under the 1 GiB budget with room for larger events.
+/// Decoded data per commit by default, in MiB. When the input's days come interleaved, so that
+/// none goes quiet before the commit, all of it is buffered and peak RSS is about 2.4× this
+/// (decoders, encoders and allocator slack around the buffer): 320 kept a 1M-event ingest near
+/// 760 MiB, under the 1 GiB budget with room for larger events.
 pub const DEFAULT_COMMIT_MB: usize = 320;
 
 #[derive(Debug, Clone)]
