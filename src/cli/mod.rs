@@ -130,8 +130,8 @@ pub struct IngestArgs {
     /// larger means fewer commits and files).
     #[arg(long, env = "TRAILLAKE_COMMIT_MB", default_value_t = ingest::DEFAULT_COMMIT_MB)]
     pub commit_mb: usize,
-    /// Parquet zstd level.
-    #[arg(long, default_value_t = 1, hide = true)]
+    /// Parquet zstd level (1–22).
+    #[arg(long, default_value_t = 1, hide = true, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub zstd_level: i32,
     /// Bloom filters on eventid, access key id and source IP.
     #[arg(long, hide = true)]
