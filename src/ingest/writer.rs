@@ -383,7 +383,8 @@ impl<'a> Writer<'a> {
 
     /// Writes everything buffered and commits it with the ledger of completed sources.
     pub async fn flush(&mut self) -> Result<(), IngestError> {
-        if self.days.is_empty() && self.done.is_empty() && self.quarantine.is_empty() {
+        let nothing_encoded = self.encoders.is_empty() && self.encoded.adds.is_empty();
+        if self.days.is_empty() && nothing_encoded && self.done.is_empty() && self.quarantine.is_empty() {
             return Ok(());
         }
         // Quarantine first: once the ledger names a source, its rejects must already be kept.

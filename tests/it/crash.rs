@@ -99,6 +99,30 @@ async fn days_encoded_while_decoding_goes_on_hold_every_event_once_in_time_order
     assert_eq!(rows, events);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_long_source_over_many_days_commits_as_it_goes() {
+    // A single source never ends a generation: commits come from the writer itself, with days
+    // encoded early between them; the source enters the ledger with the last one.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let events: Vec<String> = (0..6000u32)
+        .map(|i| {
+            let t = format!("2026-10-{:02}T{:02}:{:02}:00Z", 1 + i / 2000, (i % 2000) / 84, (i % 84) % 60);
+            event(&format!("60000000-0000-4000-8000-{i:012}"), &t, "GetObject")
+        })
+        .collect();
+    let src = tmp.path().join("export.json");
+    write(&src, format!("{{\"Records\":[{}]}}", events.join(",")));
+    let store = store_in(tmp.path());
+    let writer = traillake::ingest::WriterConfig { commit_bytes: 1024 * 1024, quiet_bytes: 1, ..Default::default() };
+    let opts = traillake::ingest::IngestOptions { progress: false, writer, ..Default::default() };
+    let rep = traillake::ingest::ingest(&store, None, &[src.display().to_string()], opts).await.expect("ingest");
+    assert_eq!(rep.events_added, 6000, "{rep:?}");
+    assert!(rep.commits >= 3, "{rep:?}");
+    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await, 6000);
+    let again = ingest_paths(&store, None, &[&src]).await;
+    assert_eq!((again.sources_already_ingested, again.events_added), (1, 0));
+}
+
 /// One Int64-like column (timestamps included) of a Parquet file, read without the engine.
 fn parquet_column_i64(path: &std::path::Path, name: &str) -> Vec<i64> {
     use datafusion::arrow::array::{Array, AsArray};
