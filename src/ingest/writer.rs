@@ -279,18 +279,18 @@ impl<'a> Writer<'a> {
             self.take_encoded(joined)?;
         }
         while let Some(day) = quiet_day(&self.days, self.decoded_bytes, self.config.quiet_bytes) {
-            if self.encoders.len() >= parallelism() {
-                if let Some(joined) = self.encoders.join_next().await {
-                    self.take_encoded(joined)?;
-                }
-            }
-            self.start_encoding(day)?;
+            self.encode(day).await?;
         }
         Ok(())
     }
 
-    /// Hands one buffered day to an encoder thread.
-    fn start_encoding(&mut self, day: i32) -> Result<(), IngestError> {
+    /// Hands one buffered day to an encoder thread, once one of the cores is free for it.
+    async fn encode(&mut self, day: i32) -> Result<(), IngestError> {
+        if self.encoders.len() >= parallelism() {
+            if let Some(joined) = self.encoders.join_next().await {
+                self.take_encoded(joined)?;
+            }
+        }
         let Some(rows) = self.days.remove(&day) else { return Ok(()) };
         self.buffered_bytes -= rows.bytes;
         tracing::trace!(
@@ -393,12 +393,7 @@ impl<'a> Writer<'a> {
         let encoding = std::time::Instant::now();
         let days: Vec<i32> = self.days.keys().copied().collect();
         for day in days {
-            if self.encoders.len() >= parallelism() {
-                if let Some(joined) = self.encoders.join_next().await {
-                    self.take_encoded(joined)?;
-                }
-            }
-            self.start_encoding(day)?;
+            self.encode(day).await?;
         }
         while let Some(joined) = self.encoders.join_next().await {
             self.take_encoded(joined)?;
@@ -605,7 +600,7 @@ fn time_order(batches: &[RecordBatch], rows: Vec<(u32, u32)>) -> Result<Vec<(usi
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut order: Vec<(i64, usize, usize)> =
-        rows.into_iter().map(|(b, r)| (b as usize, r as usize)).map(|(b, r)| (times[b][r], b, r)).collect();
+        rows.into_iter().map(|(b, r)| (times[b as usize][r as usize], b as usize, r as usize)).collect();
     order.sort_unstable();
     Ok(order.into_iter().map(|(_, b, r)| (b, r)).collect())
 }
