@@ -119,3 +119,18 @@ pub(crate) fn files_under(root: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Every Parquet data file under `root`.
+pub(crate) fn data_files(root: &Path) -> Vec<PathBuf> {
+    files_under(root).into_iter().filter(|p| p.extension().is_some_and(|x| x == "parquet")).collect()
+}
+
+/// One column of a Parquet file, batch by batch, read without the engine.
+pub(crate) fn parquet_column(path: &Path, name: &str) -> Vec<datafusion::arrow::array::ArrayRef> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::arrow::ProjectionMask;
+    let file = std::fs::File::open(path).expect("open parquet");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+    let mask = ProjectionMask::columns(builder.parquet_schema(), [name]);
+    builder.with_projection(mask).build().expect("reader").map(|b| b.expect("batch").column(0).clone()).collect()
+}

@@ -86,13 +86,10 @@ async fn days_encoded_while_decoding_goes_on_hold_every_event_once_in_time_order
     assert!(rep.files_written >= 5, "at least one file per day: {rep:?}");
     assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await, events as i64);
     let mut rows = 0;
-    let files: Vec<_> = files_under(&tmp.path().join("store"))
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect();
+    let files = data_files(&tmp.path().join("store"));
     assert_eq!(files.len() as u64, rep.files_written);
     for f in files {
-        let times = parquet_column_i64(&f, "eventtime");
+        let times = event_times(&f);
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{} is not sorted by eventtime", f.display());
         rows += times.len() as u64;
     }
@@ -123,22 +120,15 @@ async fn one_long_source_over_many_days_commits_as_it_goes() {
     assert_eq!((again.sources_already_ingested, again.events_added), (1, 0));
 }
 
-/// One Int64-like column (timestamps included) of a Parquet file, read without the engine.
-fn parquet_column_i64(path: &std::path::Path, name: &str) -> Vec<i64> {
+/// The `eventtime` values of a data file, in file order (µs since the epoch).
+fn event_times(path: &std::path::Path) -> Vec<i64> {
     use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::arrow::compute::cast;
-    use datafusion::arrow::datatypes::{DataType, Int64Type};
-    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use datafusion::parquet::arrow::ProjectionMask;
-    let file = std::fs::File::open(path).expect("open parquet");
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
-    let mask = ProjectionMask::columns(builder.parquet_schema(), [name]);
+    use datafusion::arrow::datatypes::TimestampMicrosecondType;
     let mut out = Vec::new();
-    for batch in builder.with_projection(mask).build().expect("reader") {
-        let col = cast(batch.expect("batch").column(0), &DataType::Int64).expect("cast");
-        let col = col.as_primitive::<Int64Type>();
-        assert_eq!(col.null_count(), 0);
-        out.extend(col.values().iter().copied());
+    for column in parquet_column(path, "eventtime") {
+        let times = column.as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(times.null_count(), 0);
+        out.extend(times.values().iter().copied());
     }
     out
 }

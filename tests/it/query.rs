@@ -186,25 +186,14 @@ fn sha256_hex(text: &str) -> String {
 /// The `eventjson` values as the data files of the store hold them.
 fn stored_texts(root: &std::path::Path) -> Vec<String> {
     use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use datafusion::parquet::arrow::ProjectionMask;
     let mut out = Vec::new();
     for path in data_files(root) {
-        let file = std::fs::File::open(&path).expect("open");
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
-        let mask = ProjectionMask::columns(builder.parquet_schema(), ["eventjson"]);
-        for batch in builder.with_projection(mask).build().expect("reader") {
-            let batch = batch.expect("batch");
-            let texts = batch.column(0).as_string::<i32>();
+        for column in parquet_column(&path, "eventjson") {
+            let texts = column.as_string::<i32>();
             out.extend((0..texts.len()).filter(|&i| texts.is_valid(i)).map(|i| texts.value(i).to_string()));
         }
     }
     out
-}
-
-/// Every Parquet data file under `root`.
-fn data_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
-    files_under(root).into_iter().filter(|p| p.extension().is_some_and(|x| x == "parquet")).collect()
 }
 
 /// Every data file of the store, with its column names.
