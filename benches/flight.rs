@@ -32,7 +32,7 @@ fn env_or(name: &str, default: usize) -> usize {
 
 // The allocator the traillake binary runs with (see `traillake::allocator`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: traillake::allocator::Allocator = traillake::allocator::Allocator;
 
 fn main() {
     traillake::allocator::tune();

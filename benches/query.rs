@@ -85,7 +85,7 @@ const ONE_DAY: usize = 2;
 
 // The allocator the traillake binary runs with (see `traillake::allocator`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: traillake::allocator::Allocator = traillake::allocator::Allocator;
 
 fn main() {
     traillake::allocator::tune();

@@ -5,7 +5,7 @@ use traillake::cli::{self, Cli};
 
 // See `traillake::allocator` for why.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: traillake::allocator::Allocator = traillake::allocator::Allocator;
 
 fn main() {
     traillake::allocator::tune();
