@@ -9,6 +9,7 @@
 //! completed sources in one Delta commit per few hundred MB.
 
 pub mod decode;
+mod gunzip;
 pub mod progress;
 pub mod quarantine;
 pub mod sources;

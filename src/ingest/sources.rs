@@ -11,7 +11,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
-use super::IngestError;
+use super::{gunzip, IngestError};
 
 /// One object to ingest.
 #[derive(Debug, Clone)]
@@ -185,12 +185,27 @@ impl SourceObject {
     }
 }
 
-/// A reader over the decompressed content: gzip is detected by its magic bytes, not the name.
-pub fn open_decoded(fetched: Fetched) -> io::Result<Box<dyn Read + Send>> {
-    let mut raw: Box<dyn Read + Send> = match fetched {
-        Fetched::Local(p) => Box::new(std::fs::File::open(p)?),
-        Fetched::Memory(b) => Box::new(io::Cursor::new(b)),
+/// A source's decompressed content.
+pub enum Decoded {
+    /// All of it, in memory.
+    Whole(Vec<u8>),
+    /// To be read.
+    Stream(Box<dyn Read + Send>),
+}
+
+/// The decompressed content: gzip is detected by its magic bytes, not the name. Files up to
+/// [`gunzip::MAX_INPUT`] are read whole, so that gzip inflates in one call.
+pub fn open_decoded(fetched: Fetched) -> io::Result<Decoded> {
+    let file = match fetched {
+        Fetched::Memory(b) => return Ok(decoded_in_memory(b)),
+        Fetched::Local(p) => std::fs::File::open(p)?,
     };
+    if file.metadata()?.len() <= gunzip::MAX_INPUT {
+        let mut data = Vec::new();
+        (&file).read_to_end(&mut data)?;
+        return Ok(decoded_in_memory(data.into()));
+    }
+    let mut raw: Box<dyn Read + Send> = Box::new(file);
     let mut magic = [0u8; 2];
     let mut n = 0;
     while n < 2 {
@@ -202,11 +217,28 @@ pub fn open_decoded(fetched: Fetched) -> io::Result<Box<dyn Read + Send>> {
     }
     let head = io::Cursor::new(magic[..n].to_vec());
     let chained = head.chain(raw);
-    if n == 2 && magic == [0x1f, 0x8b] {
+    if n == 2 && magic == GZIP_MAGIC {
         // Multi-member aware: concatenated gzip streams (CloudWatch exports) decode whole.
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, chained))))
+        Ok(Decoded::Stream(Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(
+            256 * 1024,
+            chained,
+        )))))
     } else {
-        Ok(Box::new(io::BufReader::with_capacity(256 * 1024, chained)))
+        Ok(Decoded::Stream(Box::new(io::BufReader::with_capacity(256 * 1024, chained))))
+    }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Content held in memory: inflated at once when it is complete gzip; streamed when the gzip
+/// is damaged, so that what precedes the damage is still read.
+fn decoded_in_memory(data: Bytes) -> Decoded {
+    if !data.starts_with(&GZIP_MAGIC) {
+        return Decoded::Whole(data.into());
+    }
+    match gunzip::inflate_whole(&data) {
+        Some(plain) => Decoded::Whole(plain),
+        None => Decoded::Stream(Box::new(flate2::read::MultiGzDecoder::new(io::Cursor::new(data)))),
     }
 }
 
@@ -270,9 +302,29 @@ mod tests {
         let p = dir.path().join("plain-name.json");
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(b"{\"Records\":[]}").expect("gz");
-        std::fs::write(&p, enc.finish().expect("gz")).expect("write");
-        let mut s = String::new();
-        open_decoded(Fetched::Local(p)).and_then(|mut r| r.read_to_string(&mut s)).expect("read");
-        assert_eq!(s, "{\"Records\":[]}");
+        let gz = enc.finish().expect("gz");
+        std::fs::write(&p, &gz).expect("write");
+        match open_decoded(Fetched::Local(p)).expect("open") {
+            Decoded::Whole(data) => assert_eq!(data, b"{\"Records\":[]}"),
+            Decoded::Stream(_) => panic!("a small complete gzip file inflates whole"),
+        }
+        let plain = Bytes::from_static(b"{\"Records\":[]}");
+        assert!(matches!(open_decoded(Fetched::Memory(plain)), Ok(Decoded::Whole(d)) if d == b"{\"Records\":[]}"));
+    }
+
+    #[test]
+    fn truncated_gzip_streams_up_to_the_damage() {
+        use std::io::Write;
+        let text = b"{\"eventName\":\"GetObject\"}\n".repeat(20_000);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&text).expect("gz");
+        let gz = enc.finish().expect("gz");
+        let cut = Bytes::copy_from_slice(&gz[..gz.len() / 2]);
+        let Ok(Decoded::Stream(mut reader)) = open_decoded(Fetched::Memory(cut)) else {
+            panic!("damaged gzip is streamed");
+        };
+        let mut got = Vec::new();
+        let err = reader.read_to_end(&mut got).expect_err("the stream ends in an error");
+        assert!(!got.is_empty() && text.starts_with(&got), "what precedes the damage is read ({err})");
     }
 }

@@ -88,13 +88,22 @@ impl<R: Read> Splitter<R> {
     }
 
     pub fn with_limit(reader: R, max_record: usize) -> Self {
+        Self::starting_with(reader, Vec::with_capacity(READ_CHUNK), false, max_record)
+    }
+
+    /// A splitter over content already read whole (`reader` is not read).
+    pub fn whole(reader: R, data: Vec<u8>) -> Self {
+        Self::starting_with(reader, data, true, MAX_RECORD_BYTES)
+    }
+
+    fn starting_with(reader: R, data: Vec<u8>, eof: bool, max_record: usize) -> Self {
         Self {
             reader,
-            data: Vec::with_capacity(READ_CHUNK),
+            end: data.len() as u64,
+            data,
             base: 0,
             pos: 0,
-            end: 0,
-            eof: false,
+            eof,
             stack: Vec::new(),
             done: false,
             max_record,

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::decode::{EventBatchBuilder, Outcome};
 use super::progress::Counters;
 use super::quarantine::QuarantineItem;
-use super::sources::{open_decoded, Fetched, SourceObject};
+use super::sources::{open_decoded, Decoded, Fetched, SourceObject};
 use super::split::{Piece, Splitter, QUARANTINE_PREFIX_BYTES};
 use super::tape::Doc;
 use crate::schema;
@@ -113,7 +113,10 @@ impl Worker {
                 return self.send(ToWriter::Quarantine(item));
             }
         };
-        let mut splitter = Splitter::new(reader);
+        let mut splitter = match reader {
+            Decoded::Whole(data) => Splitter::whole(Box::new(io::empty()) as Box<dyn io::Read + Send>, data),
+            Decoded::Stream(reader) => Splitter::new(reader),
+        };
         let mut record_no: u64 = 0;
         let mut last_pos = 0u64;
         loop {
