@@ -67,8 +67,32 @@ pub const MAX_FIELDS: usize = crate::schema::MAX_FIELDS_PER_LEVEL;
 /// Maps JSON keys of one object level onto field slots.
 #[derive(Debug)]
 struct KeyIndex {
-    exact: HashMap<String, (usize, u8)>,
+    /// The exact keys, by length: a key is found by comparing it with the one to three keys of
+    /// its length, 8 bytes at a time, without hashing it (this runs for every key of every event).
+    by_len: Vec<Vec<ExactKey>>,
     folded: HashMap<String, (usize, u8)>,
+}
+
+/// A key of the schema, with its first and last 8 bytes as numbers (keys of up to 16 bytes,
+/// most of CloudTrail's, then compare in two steps).
+#[derive(Debug)]
+struct ExactKey {
+    head: u64,
+    tail: u64,
+    name: Box<str>,
+    hit: (usize, u8),
+}
+
+/// The first and the last 8 bytes of `b` (overlapping, or zero-padded when shorter), as numbers.
+fn head_tail(b: &[u8]) -> (u64, u64) {
+    if b.len() >= 8 {
+        let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default());
+        (word(0), word(b.len() - 8))
+    } else {
+        let mut padded = [0u8; 8];
+        padded[..b.len()].copy_from_slice(b);
+        (u64::from_le_bytes(padded), 0)
+    }
 }
 
 impl KeyIndex {
@@ -83,13 +107,26 @@ impl KeyIndex {
                 folded.entry(name.to_ascii_lowercase()).or_insert((i, prio));
             }
         }
-        Self { exact, folded }
+        let mut by_len: Vec<Vec<ExactKey>> = Vec::new();
+        for (name, &hit) in &exact {
+            if by_len.len() <= name.len() {
+                by_len.resize_with(name.len() + 1, Vec::new);
+            }
+            let (head, tail) = head_tail(name.as_bytes());
+            by_len[name.len()].push(ExactKey { head, tail, name: name.as_str().into(), hit });
+        }
+        Self { by_len, folded }
     }
 
     /// Field slot and priority (0 = the primary key, higher = an alias).
     fn lookup(&self, key: &str) -> Option<(usize, u8)> {
-        if let Some(hit) = self.exact.get(key) {
-            return Some(*hit);
+        if let Some(same_len) = self.by_len.get(key.len()) {
+            let (head, tail) = head_tail(key.as_bytes());
+            for k in same_len {
+                if k.head == head && k.tail == tail && (key.len() <= 16 || *k.name == *key) {
+                    return Some(k.hit);
+                }
+            }
         }
         // Keys differing only in case (hand-made exports) still land in their column.
         self.folded.get(&key.to_ascii_lowercase()).copied()
@@ -552,6 +589,25 @@ mod tests {
         let c = batch.column_by_name(name)?;
         let c = c.as_string::<i32>();
         c.is_valid(row).then(|| c.value(row).to_string())
+    }
+
+    #[test]
+    fn every_key_and_alias_finds_its_field_and_near_misses_find_none() {
+        let schema = schema::cloudtrail();
+        let index = KeyIndex::new(&schema.spec.fields);
+        for (i, f) in schema.spec.fields.iter().enumerate() {
+            for name in f.source.iter().chain(f.aliases.iter()) {
+                let (slot, _) = index.lookup(name).unwrap_or_else(|| panic!("{name} not found"));
+                assert_eq!(slot, i, "{name}");
+                assert_eq!(index.lookup(&name.to_ascii_uppercase()).map(|h| h.0), Some(i), "{name} in capitals");
+            }
+        }
+        // Same length, first and last 8 bytes as a real key, another middle (over 16 bytes).
+        assert_eq!(index.lookup("sessionCredentialFromConsole").map(|h| h.0).is_some(), true);
+        assert_eq!(index.lookup("sessionCredentialXXXXConsole"), None);
+        for near in ["eventNam", "eventNamee", "eventname_", "", "e", "userIdentitY_"] {
+            assert_eq!(index.lookup(near), None, "{near}");
+        }
     }
 
     #[test]
