@@ -201,7 +201,7 @@ mod recycle {
     /// layout, so alloc and dealloc agree).
     pub(super) fn class_of(layout: Layout) -> Option<Class> {
         let size = layout.size();
-        if size < MIN || size >= 1 << MAX_SHIFT || layout.align() > ALIGN {
+        if !(MIN..1 << MAX_SHIFT).contains(&size) || layout.align() > ALIGN {
             return None;
         }
         let shift = usize::BITS - 1 - size.leading_zeros();
@@ -346,7 +346,7 @@ mod tests {
         // SAFETY: blocks are used within their layouts and freed once, with the layout they had.
         unsafe {
             let a = Allocator.alloc(layout);
-            assert!(!a.is_null() && a as usize % 64 == 0);
+            assert!(!a.is_null() && (a as usize).is_multiple_of(64));
             a.write_bytes(7, layout.size());
             Allocator.dealloc(a, layout);
             assert!(recycle::kept() >= layout.size());
