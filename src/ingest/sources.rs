@@ -94,17 +94,33 @@ fn delivery_time(key: &str) -> Option<String> {
 }
 
 fn list_local(path: &Path, explicit: bool, out: &mut Listing) -> Result<(), IngestError> {
+    let abs = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    walk_local(path, &abs, explicit, out)
+}
+
+/// Lists `path` (canonical: `abs`). Entries below a folder are named by joining their name to
+/// the folder's canonical path: resolving each file's path anew costs a system call per path
+/// component, and most of the listing's time, for thousands of trail files. Symbolic links
+/// are resolved, so a file has one ledger key however it is reached.
+fn walk_local(path: &Path, abs: &Path, explicit: bool, out: &mut Listing) -> Result<(), IngestError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| IngestError::Source { source_name: path.display().to_string(), reason: e.to_string() })?;
     if meta.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path)
+        let mut entries: Vec<(PathBuf, PathBuf)> = std::fs::read_dir(path)
             .map_err(|e| IngestError::Source { source_name: path.display().to_string(), reason: e.to_string() })?
             .filter_map(|e| e.ok())
-            .map(|e| e.path())
+            .map(|e| {
+                let p = e.path();
+                let a = match e.file_type() {
+                    Ok(t) if !t.is_symlink() => abs.join(e.file_name()),
+                    _ => p.canonicalize().unwrap_or_else(|_| p.clone()),
+                };
+                (p, a)
+            })
             .collect();
         entries.sort();
-        for p in entries {
-            list_local(&p, false, out)?;
+        for (p, a) in entries {
+            walk_local(&p, &a, false, out)?;
         }
         return Ok(());
     }
@@ -113,15 +129,14 @@ fn list_local(path: &Path, explicit: bool, out: &mut Listing) -> Result<(), Inge
         out.ignored.push(path.display().to_string());
         return Ok(());
     }
-    let abs = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let uri = Url::from_file_path(&abs).map(|u| u.to_string()).unwrap_or_else(|_| abs.display().to_string());
+    let uri = Url::from_file_path(abs).map(|u| u.to_string()).unwrap_or_else(|_| abs.display().to_string());
     let display = path.display().to_string();
     out.objects.push(SourceObject {
         key: format!("{uri}#{}", meta.len()),
         digest_by_path: is_digest_path(&uri),
         display,
         size: meta.len(),
-        location: SourceLocation::Local(abs),
+        location: SourceLocation::Local(abs.to_path_buf()),
     });
     Ok(())
 }
@@ -254,6 +269,30 @@ mod tests {
         assert!(!looks_like_trail_file("SOURCES.md"));
         assert!(!looks_like_trail_file(".hidden.json"));
         assert!(is_digest_path("s3://b/AWSLogs/1/CloudTrail-Digest/us-east-1/2025/01/01/x.json.gz"));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_file_has_one_ledger_key_however_it_is_reached() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let real = tmp.path().join("real/2025/03/06");
+        std::fs::create_dir_all(&real).expect("mkdir");
+        std::fs::write(real.join("a.json"), "{}").expect("write");
+        std::os::unix::fs::symlink(tmp.path().join("real"), tmp.path().join("linked")).expect("symlink");
+        std::fs::create_dir(tmp.path().join("other")).expect("mkdir");
+        std::os::unix::fs::symlink(real.join("a.json"), tmp.path().join("other/b.json")).expect("symlink");
+        let canonical = real.canonicalize().expect("canonical").join("a.json");
+        let key = format!("{}#2", Url::from_file_path(&canonical).expect("url"));
+        for named in ["real", "linked", "other", "real/2025/../2025/03/06/a.json", "linked/2025/03/06"] {
+            let listing = list(&[tmp.path().join(named).display().to_string()]).await.expect("list");
+            let keys: Vec<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
+            assert_eq!(keys, [key.as_str()], "{named}");
+            let display = &listing.objects[0].display;
+            assert!(
+                display.starts_with(&tmp.path().join(named).display().to_string()),
+                "{display} names what was given"
+            );
+        }
     }
 
     #[test]
