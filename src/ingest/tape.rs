@@ -686,7 +686,7 @@ mod tests {
                         .map(|_| {
                             state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
                             let r = (state >> 16) as usize;
-                            if sparse && r % 16 != 0 {
+                            if sparse && !r.is_multiple_of(16) {
                                 return [b'a', 0x20, 0x7f, 0x80, 0xff, b'!', b'~'][r / 16 % 7];
                             }
                             [b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, 0x00, b'!'][r % 10]
