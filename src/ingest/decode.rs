@@ -134,24 +134,41 @@ impl KeyIndex {
 
     /// Picks, for every field, the value of its highest-priority key present in the object.
     /// (Fixed-size arrays on the stack: this runs for every object level of every event.)
-    fn slots<'a>(&self, n: usize, object: Value<'a>) -> [Option<Value<'a>>; MAX_FIELDS] {
+    fn slots<'a>(&self, n: usize, object: Value<'a>) -> Slots<'a> {
         debug_assert!(n <= MAX_FIELDS);
-        let mut slots: [Option<Value<'a>>; MAX_FIELDS] = [None; MAX_FIELDS];
+        let mut slots = Slots { doc: object.doc(), at: [0; MAX_FIELDS] };
         let mut prios = [u8::MAX; MAX_FIELDS];
         for (k, v) in object.entries() {
             if let Some((i, p)) = self.lookup(&k) {
                 if v.is_null() {
                     // A JSON null never hides another key with a value (e.g. `@timestamp`).
-                    if slots[i].is_none() {
-                        slots[i] = Some(v);
+                    if slots.at[i] == 0 {
+                        slots.at[i] = v.index() as u32;
                     }
                 } else if p < prios[i] {
-                    slots[i] = Some(v);
+                    slots.at[i] = v.index() as u32;
                     prios[i] = p;
                 }
             }
         }
         slots
+    }
+}
+
+/// The value of each field of one object level, as token indices into the record (0, the
+/// record's root, is never a member: it marks a field the object lacks). Four bytes a field
+/// rather than a 40-byte `Option<Value>`: the array is made for every object of every event.
+struct Slots<'a> {
+    doc: Doc<'a>,
+    at: [u32; MAX_FIELDS],
+}
+
+impl<'a> Slots<'a> {
+    fn get(&self, i: usize) -> Option<Value<'a>> {
+        match self.at[i] {
+            0 => None,
+            idx => Some(self.doc.value(idx as usize)),
+        }
     }
 }
 
@@ -338,8 +355,8 @@ impl StructColumn {
 
     fn append_object(&mut self, obj: Value<'_>) {
         let slots = self.index.slots(self.specs.len(), obj);
-        for (child, slot) in self.children.iter_mut().zip(slots) {
-            child.append(slot);
+        for (i, child) in self.children.iter_mut().enumerate() {
+            child.append(slots.get(i));
         }
         self.nulls.append_non_null();
     }
@@ -510,15 +527,15 @@ impl EventBatchBuilder {
         }
         let n = self.schema.spec.fields.len();
         let slots = self.index.slots(n, obj);
-        if !self.identity_slots.iter().any(|&i| slots[i].is_some()) {
+        if !self.identity_slots.iter().any(|&i| slots.at[i] != 0) {
             return Outcome::Rejected(Rejection::NotCloudTrail);
         }
-        if let Some(t) = self.type_slot.and_then(|i| slots[i]) {
+        if let Some(t) = self.type_slot.and_then(|i| slots.get(i)) {
             if t.text() == INSIGHT_EVENT_TYPE {
                 return Outcome::Insight;
             }
         }
-        let time = match slots[self.time_slot] {
+        let time = match slots.get(self.time_slot) {
             None => return Outcome::Rejected(Rejection::NoEventTime("the event has no eventTime".into())),
             Some(v) => match time_of(v) {
                 Some(t) => t,
@@ -526,13 +543,14 @@ impl EventBatchBuilder {
             },
         };
         self.refs.clear();
-        for ((col, slot), code) in self.columns.iter_mut().zip(&slots).zip(&self.text_refs) {
+        for (i, (col, code)) in self.columns.iter_mut().zip(&self.text_refs).enumerate() {
             if let Some(col) = col {
+                let slot = slots.get(i);
                 match code {
                     Some(code) => {
-                        col.append_noting(*slot, Some(&mut TextRefs { text, code: *code, refs: &mut self.refs }))
+                        col.append_noting(slot, Some(&mut TextRefs { text, code: *code, refs: &mut self.refs }))
                     }
-                    None => col.append(*slot),
+                    None => col.append(slot),
                 }
             }
         }

@@ -355,6 +355,11 @@ impl<'a> Doc<'a> {
     pub fn text(self) -> &'a str {
         self.text
     }
+
+    /// The value at token `idx` (as [`Value::index`] gives it).
+    pub fn value(self, idx: usize) -> Value<'a> {
+        Value { doc: self, idx }
+    }
 }
 
 /// One value of a tokenized record.
@@ -365,6 +370,16 @@ pub struct Value<'a> {
 }
 
 impl<'a> Value<'a> {
+    /// The record this value is part of.
+    pub fn doc(&self) -> Doc<'a> {
+        self.doc
+    }
+
+    /// Where this value's token lies in its record (0 is the record's root).
+    pub fn index(&self) -> usize {
+        self.idx
+    }
+
     fn node(&self) -> &'a Node {
         &self.doc.nodes[self.idx]
     }
