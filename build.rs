@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 fn main() {
-    link_without_relocations();
     let dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("queries");
     println!("cargo:rerun-if-changed={}", dir.display());
@@ -26,17 +25,4 @@ fn main() {
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("builtin_queries.rs");
     std::fs::write(dest, out).expect("write builtin_queries.rs");
-}
-
-/// Links the executables at a fixed address (not position-independent) on x86_64 Linux. A
-/// position-independent `traillake` carries about 300,000 relocations that the dynamic loader
-/// applies at every start, faulting in some 5 MB of tables first: about 10 ms of each
-/// command's start (`eds list` takes 10–20 ms in all).
-fn link_without_relocations() {
-    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
-    if os == "linux" && arch == "x86_64" {
-        println!("cargo:rustc-link-arg-bins=-no-pie");
-        println!("cargo:rustc-link-arg-benches=-no-pie");
-    }
 }
