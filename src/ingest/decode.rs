@@ -164,6 +164,11 @@ struct Slots<'a> {
 }
 
 impl<'a> Slots<'a> {
+    /// Whether the object has field `i` (a JSON null counts: the key is there).
+    fn has(&self, i: usize) -> bool {
+        self.at[i] != 0
+    }
+
     fn get(&self, i: usize) -> Option<Value<'a>> {
         match self.at[i] {
             0 => None,
@@ -527,7 +532,7 @@ impl EventBatchBuilder {
         }
         let n = self.schema.spec.fields.len();
         let slots = self.index.slots(n, obj);
-        if !self.identity_slots.iter().any(|&i| slots.at[i] != 0) {
+        if !self.identity_slots.iter().any(|&i| slots.has(i)) {
             return Outcome::Rejected(Rejection::NotCloudTrail);
         }
         if let Some(t) = self.type_slot.and_then(|i| slots.get(i)) {
