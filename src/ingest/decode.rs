@@ -191,8 +191,20 @@ impl TextRefs<'_, '_> {
     }
 }
 
-/// A column under construction.
-enum Column {
+/// A column under construction, and the nulls it is owed.
+///
+/// Most fields are absent from most events (error fields, Insights and network-activity fields,
+/// whole identity sub-objects): a row without the field only counts here, and the builder takes
+/// the count in one bulk append before its next value or when the batch is finished. A null
+/// row then costs an increment instead of an offset and a validity bit (and, for a struct, a
+/// null in each of its children, recursively).
+struct Column {
+    values: Values,
+    owed_nulls: usize,
+}
+
+/// The builder of a column's values.
+enum Values {
     Str(StringBuilder),
     Ts(TimestampMicrosecondBuilder),
     Bool(BooleanBuilder),
@@ -220,18 +232,42 @@ struct ListColumn {
 
 impl Column {
     fn new(ty: &FieldType) -> Self {
-        match ty {
-            FieldType::String => Column::Str(StringBuilder::new()),
-            FieldType::Timestamp => Column::Ts(TimestampMicrosecondBuilder::new().with_timezone(schema::UTC)),
-            FieldType::Boolean => Column::Bool(BooleanBuilder::new()),
-            FieldType::Map => Column::Map(map_builder(0, StringBuilder::new(), StringBuilder::new())),
-            FieldType::Struct { fields } => Column::Struct(StructColumn::new(fields)),
-            FieldType::List { item } => Column::List(ListColumn {
+        let values = match ty {
+            FieldType::String => Values::Str(StringBuilder::new()),
+            FieldType::Timestamp => Values::Ts(TimestampMicrosecondBuilder::new().with_timezone(schema::UTC)),
+            FieldType::Boolean => Values::Bool(BooleanBuilder::new()),
+            FieldType::Map => Values::Map(map_builder(0, StringBuilder::new(), StringBuilder::new())),
+            FieldType::Struct { fields } => Values::Struct(StructColumn::new(fields)),
+            FieldType::List { item } => Values::List(ListColumn {
                 item_field: Arc::new(Field::new("element", schema::type_to_arrow(&item.ty), true)),
                 item: Box::new(Column::new(&item.ty)),
                 offsets: vec![0],
                 nulls: NullBufferBuilder::new(0),
             }),
+        };
+        Column { values, owed_nulls: 0 }
+    }
+
+    /// Appends the nulls owed, in one go.
+    fn pay_nulls(&mut self) {
+        let n = std::mem::take(&mut self.owed_nulls);
+        if n == 0 {
+            return;
+        }
+        match &mut self.values {
+            Values::Str(b) => b.append_nulls(n),
+            Values::Ts(b) => b.append_nulls(n),
+            Values::Bool(b) => b.append_nulls(n),
+            Values::Map(b) => {
+                // Cannot fail: keys and values are appended in pairs.
+                let _ = b.append_nulls(n);
+            }
+            Values::Struct(s) => s.append_nulls(n),
+            Values::List(l) => {
+                let last = *l.offsets.last().unwrap_or(&0);
+                l.offsets.extend(std::iter::repeat_n(last, n));
+                l.nulls.append_n_nulls(n);
+            }
         }
     }
 
@@ -242,100 +278,88 @@ impl Column {
     /// `append`, noting in `refs.refs` the values this column now holds exactly as the event
     /// text has them, so the stored text can refer to them (top-level string and map columns).
     fn append_noting(&mut self, v: Option<Value<'_>>, refs: Option<&mut TextRefs<'_, '_>>) {
-        let v = v.filter(|v| !v.is_null());
-        match self {
-            Column::Str(b) => match v {
-                None => b.append_null(),
-                Some(v) => {
-                    let stored = v.text();
-                    if let Some(r) = refs {
-                        r.note(v.raw(), &stored, None);
-                    }
-                    b.append_value(stored.as_ref());
+        // A value of the wrong kind (type drift: a string where an object belongs) is stored as
+        // null here; the event text keeps it.
+        let fits = |v: &Value<'_>| match &self.values {
+            Values::Map(_) | Values::Struct(_) => v.kind() == Kind::Object,
+            Values::List(_) => v.kind() == Kind::Array,
+            _ => !v.is_null(),
+        };
+        let Some(v) = v.filter(fits) else {
+            self.owed_nulls += 1;
+            return;
+        };
+        self.pay_nulls();
+        match &mut self.values {
+            Values::Str(b) => {
+                let stored = v.text();
+                if let Some(r) = refs {
+                    r.note(v.raw(), &stored, None);
                 }
-            },
-            Column::Ts(b) => b.append_option(v.and_then(time_of)),
-            Column::Bool(b) => b.append_option(v.and_then(bool_of)),
-            Column::Map(b) => {
-                let obj = v.filter(|v| v.kind() == Kind::Object);
-                match obj {
-                    None => {
-                        // Cannot fail: the builder appends a null entry list.
-                        let _ = b.append(false);
-                    }
-                    Some(obj) => {
-                        let mut refs = refs;
-                        for (i, (k, val)) in obj.entries().enumerate() {
-                            b.keys().append_value(k.as_ref());
-                            if val.is_null() {
-                                b.values().append_null();
-                            } else {
-                                let stored = val.text();
-                                if let Some(r) = refs.as_deref_mut() {
-                                    r.note(val.raw(), &stored, Some(i as u32));
-                                }
-                                b.values().append_value(stored.as_ref());
-                            }
-                        }
-                        let _ = b.append(true);
-                    }
-                }
+                b.append_value(stored.as_ref());
             }
-            Column::Struct(s) => match v.filter(|v| v.kind() == Kind::Object) {
-                None => s.append_null(),
-                Some(obj) => s.append_object(obj),
-            },
-            Column::List(l) => match v.filter(|v| v.kind() == Kind::Array) {
-                None => {
-                    l.offsets.push(*l.offsets.last().unwrap_or(&0));
-                    l.nulls.append_null();
-                }
-                Some(array) => {
-                    let mut n = 0;
-                    for item in array.items() {
-                        l.item.append(Some(item));
-                        n += 1;
+            Values::Ts(b) => b.append_option(time_of(v)),
+            Values::Bool(b) => b.append_option(bool_of(v)),
+            Values::Map(b) => {
+                let mut refs = refs;
+                for (i, (k, val)) in v.entries().enumerate() {
+                    b.keys().append_value(k.as_ref());
+                    if val.is_null() {
+                        b.values().append_null();
+                    } else {
+                        let stored = val.text();
+                        if let Some(r) = refs.as_deref_mut() {
+                            r.note(val.raw(), &stored, Some(i as u32));
+                        }
+                        b.values().append_value(stored.as_ref());
                     }
-                    let last = *l.offsets.last().unwrap_or(&0);
-                    l.offsets.push(last + n);
-                    l.nulls.append_non_null();
                 }
-            },
+                // Cannot fail: keys and values were appended in pairs.
+                let _ = b.append(true);
+            }
+            Values::Struct(s) => s.append_object(v),
+            Values::List(l) => {
+                let mut n = 0;
+                for item in v.items() {
+                    l.item.append(Some(item));
+                    n += 1;
+                }
+                let last = *l.offsets.last().unwrap_or(&0);
+                l.offsets.push(last + n);
+                l.nulls.append_non_null();
+            }
         }
-    }
-
-    fn append_null(&mut self) {
-        self.append(None)
     }
 
     /// Finishes the rows so far and makes the builder ready for a next batch sized like this
     /// one, so it does not grow by repeated copies (each copy also touches fresh memory).
     fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
-        Ok(match self {
-            Column::Str(b) => {
+        self.pay_nulls();
+        Ok(match &mut self.values {
+            Values::Str(b) => {
                 let a = b.finish();
                 *b = sized_strings(&a);
                 Arc::new(a)
             }
-            Column::Ts(b) => {
+            Values::Ts(b) => {
                 let a = b.finish();
                 *b = TimestampMicrosecondBuilder::with_capacity(room(a.len())).with_timezone(schema::UTC);
                 Arc::new(a)
             }
-            Column::Bool(b) => {
+            Values::Bool(b) => {
                 let a = b.finish();
                 *b = BooleanBuilder::with_capacity(room(a.len()));
                 Arc::new(a)
             }
-            Column::Map(b) => {
+            Values::Map(b) => {
                 let a = b.finish();
                 let keys = sized_strings(a.keys().as_string::<i32>());
                 let values = sized_strings(a.values().as_string::<i32>());
                 *b = map_builder(room(a.len()), keys, values);
                 Arc::new(a)
             }
-            Column::Struct(s) => Arc::new(s.finish()?),
-            Column::List(l) => {
+            Values::Struct(s) => Arc::new(s.finish()?),
+            Values::List(l) => {
                 let values = l.item.finish()?;
                 let mut next = Vec::with_capacity(room(l.offsets.len()));
                 next.push(0);
@@ -366,11 +390,12 @@ impl StructColumn {
         self.nulls.append_non_null();
     }
 
-    fn append_null(&mut self) {
+    /// `n` null rows: owed to the children, appended to the struct's own validity.
+    fn append_nulls(&mut self, n: usize) {
         for child in &mut self.children {
-            child.append_null();
+            child.owed_nulls += n;
         }
-        self.nulls.append_null();
+        self.nulls.append_n_nulls(n);
     }
 
     fn finish(&mut self) -> Result<StructArray, ArrowError> {
@@ -689,6 +714,56 @@ mod tests {
         assert_eq!(days, Some(vec![19844, 19845, 19845]));
         let third = reused.finish().expect("an empty batch");
         assert_eq!(third.num_rows(), 0);
+    }
+
+    /// The strings at a nested path of each row (None where the value or any parent is null).
+    fn path_strs(batch: &RecordBatch, path: &[&str]) -> Vec<Option<String>> {
+        let mut col = batch.column_by_name(path[0]).expect("column").clone();
+        let mut valid: Vec<bool> = (0..batch.num_rows()).map(|i| col.is_valid(i)).collect();
+        for name in &path[1..] {
+            col = col.as_struct().column_by_name(name).expect("field").clone();
+            valid.iter_mut().enumerate().for_each(|(i, v)| *v &= col.is_valid(i));
+        }
+        let strs = col.as_string::<i32>();
+        (0..batch.num_rows()).map(|i| valid[i].then(|| strs.value(i).to_string())).collect()
+    }
+
+    #[test]
+    fn absent_fields_are_null_in_their_own_rows_however_many_in_a_row() {
+        // Nulls are owed and appended in bulk: runs of absent fields, at the start and at the
+        // end of a batch, in structs (nested) and lists, must still land in their own rows.
+        let events = [
+            r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"arn":"i0"}}}}"#,
+            r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:01Z"}"#,
+            r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:02Z","errorCode":"E2","userIdentity":{"type":"IAMUser"},"tlsDetails":{"tlsVersion":"TLSv1.3"}}"#,
+            r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:03Z","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"arn":"i3"}}},"resources":[{"ARN":"arn:r"}]}"#,
+            r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:04Z","resources":"drift"}"#,
+            r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:05Z"}"#,
+        ];
+        let s = |v: &str| Some(v.to_string());
+        let mut b = EventBatchBuilder::new(schema::cloudtrail());
+        for round in 0..2 {
+            for e in &events {
+                assert_eq!(b.push(e.as_bytes()), Outcome::Stored);
+            }
+            let batch = b.finish().expect("batch");
+            assert_eq!(batch.num_rows(), events.len(), "round {round}");
+            assert_eq!(path_strs(&batch, &["errorcode"]), [None, None, s("E2"), None, None, None]);
+            assert_eq!(
+                path_strs(&batch, &["useridentity", "sessioncontext", "sessionissuer", "arn"]),
+                [s("i0"), None, None, s("i3"), None, None]
+            );
+            assert_eq!(
+                path_strs(&batch, &["useridentity", "type"]),
+                [s("AssumedRole"), None, s("IAMUser"), s("AssumedRole"), None, None]
+            );
+            assert_eq!(path_strs(&batch, &["tlsdetails", "tlsversion"]), [None, None, s("TLSv1.3"), None, None, None]);
+            let resources = batch.column_by_name("resources").expect("resources").as_list::<i32>().clone();
+            let present: Vec<bool> = (0..resources.len()).map(|i| resources.is_valid(i)).collect();
+            assert_eq!(present, [false, false, false, true, false, false]);
+            assert_eq!(resources.value(3).len(), 1);
+        }
+        assert_eq!(b.finish().expect("an empty batch").num_rows(), 0);
     }
 
     #[test]
