@@ -132,7 +132,7 @@ impl TrailLakeFlightSql {
             deadline: tokio::time::Instant::now() + self.limits.query_timeout,
             timeout: self.limits.query_timeout,
             entry,
-            _slot: slot,
+            slot: Some(slot),
             done: false,
             stats: Arc::clone(&stats),
             log: QueryLog { id: ticket.query_id.clone(), user, sql: ticket.sql },
@@ -289,7 +289,8 @@ struct Running {
     deadline: tokio::time::Instant,
     timeout: Duration,
     entry: Arc<QueryEntry>,
-    _slot: OwnedSemaphorePermit,
+    /// The query's concurrency slot, given back as soon as the query ends (see `finish`).
+    slot: Option<OwnedSemaphorePermit>,
     done: bool,
     stats: Arc<Mutex<Option<QueryStats>>>,
     log: QueryLog,
@@ -329,6 +330,10 @@ impl Running {
 
     fn finish(&mut self, failure: Option<&Status>) {
         self.done = true;
+        // The slot is free before the client sees the end or the error: a client that retries
+        // at once (after a timeout, say) must not be told the server is busy with its own
+        // finished query, which would hold the slot until the response stream is dropped.
+        self.slot = None;
         self.entry.set(Phase::Finished);
         let stats = self.stream.stats();
         let sql: String = self.log.sql.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect();
