@@ -126,8 +126,9 @@ pub struct IngestArgs {
     /// Decode threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Decoded data per commit, in MiB (bounds memory when the input's days come interleaved;
-    /// larger means fewer commits and files).
+    /// Decoded data per commit at most, in MiB: what a run killed at the worst moment does again
+    /// (larger means fewer commits and files). A commit also comes early once 320 MiB wait
+    /// unencoded (input whose days come interleaved), which bounds memory.
     #[arg(long, env = "TRAILLAKE_COMMIT_MB", default_value_t = ingest::DEFAULT_COMMIT_MB)]
     pub commit_mb: usize,
     /// Parquet zstd level (1–22).

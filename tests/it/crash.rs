@@ -97,6 +97,28 @@ async fn days_encoded_while_decoding_goes_on_hold_every_event_once_in_time_order
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_waiting_unencoded_makes_commits_due_whatever_the_commit_size() {
+    // No day ever goes quiet (as when the input's days come interleaved): the buffer bound alone
+    // must end generations and commit, or memory would grow with the input.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (trail, events) = trail_in(tmp.path(), 20_000, 5);
+    let store = store_in(tmp.path());
+    let writer = traillake::ingest::WriterConfig {
+        commit_bytes: usize::MAX / 2,
+        buffer_bytes: 4 * 1024 * 1024,
+        quiet_bytes: usize::MAX / 2,
+        ..Default::default()
+    };
+    let opts = traillake::ingest::IngestOptions { progress: false, writer, ..Default::default() };
+    let rep = traillake::ingest::ingest(&store, None, &[trail.display().to_string()], opts).await.expect("ingest");
+    assert_eq!(rep.events_added, events, "{rep:?}");
+    assert!(rep.commits >= 3, "{rep:?}");
+    assert_eq!(count(&store, "SELECT count(DISTINCT eventid) FROM default").await, events as i64);
+    let again = ingest_paths(&store, None, &[&trail]).await;
+    assert_eq!((again.sources_already_ingested, again.events_added), (rep.files, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_long_source_over_many_days_commits_as_it_goes() {
     // A single source never ends a generation: commits come from the writer itself, with days
     // encoded early between them; the source enters the ledger with the last one.
