@@ -50,6 +50,7 @@ fn main() {
             auth: AuthConfig::Password { user: "bench".into(), password: "bench".into() },
             tls: None,
             limits: Limits::default(),
+            compat: Default::default(),
             allow_unauthenticated: false,
         };
         let server = flight::start(store, opts).await.expect("start");

@@ -15,7 +15,16 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let args = Cli::parse();
+    let args = match Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            // A mistake on the command line is the user's: exit 1, as every user error does
+            // (clap itself would exit 2, which our contract keeps for internal faults). Help
+            // and version are not errors.
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     // A server logs every query (info) unless told otherwise.
     let serving = matches!(args.command, cli::Command::Serve(_));
     init_logging(args.verbose, serving);

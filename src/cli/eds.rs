@@ -3,8 +3,9 @@
 
 use clap::{ArgGroup, Args, Subcommand};
 
-use super::{print_json, CliError, InfoFormat};
-use crate::ingest;
+use super::{print_json, InfoFormat};
+use crate::error::Error;
+use crate::output::Listing;
 use crate::store::maintain::{self, MaintainOptions};
 use crate::store::selectors;
 use crate::store::{table, EdsRecord, EdsSettings, Store};
@@ -103,16 +104,16 @@ pub struct SettingArgs {
 }
 
 impl SettingArgs {
-    fn settings(&self) -> Result<EdsSettings, CliError> {
+    fn settings(&self) -> Result<EdsSettings, Error> {
         let advanced_event_selectors = match &self.advanced_event_selectors {
             None => None,
             Some(arg) => {
                 let text = match arg.strip_prefix("file://") {
                     Some(path) => std::fs::read_to_string(path)
-                        .map_err(|e| CliError::Usage(format!("cannot read selectors from {path}: {e}")))?,
+                        .map_err(|e| Error::Usage(format!("cannot read selectors from {path}: {e}")))?,
                     None => arg.clone(),
                 };
-                Some(Some(selectors::parse(&text).map_err(|e| CliError::Usage(e.to_string()))?))
+                Some(Some(selectors::parse(&text).map_err(|e| Error::Usage(e.to_string()))?))
             }
         };
         let termination_protection_enabled =
@@ -130,7 +131,7 @@ impl SettingArgs {
     }
 }
 
-pub async fn run(store: &Store, cmd: EdsCommand) -> Result<i32, CliError> {
+pub async fn run(store: &Store, cmd: EdsCommand) -> Result<i32, Error> {
     match cmd {
         EdsCommand::Create { name, settings, format } => {
             let rec = store.create_eds_with(&name, &settings.settings()?).await?;
@@ -170,17 +171,18 @@ pub async fn run(store: &Store, cmd: EdsCommand) -> Result<i32, CliError> {
             match format {
                 InfoFormat::Json => print_json(&cat.event_data_stores)?,
                 InfoFormat::Table => {
-                    println!("{:<36}  {:<24}  {:<18}  {:>9}  CREATED", "ID", "NAME", "STATUS", "RETENTION");
+                    let mut list =
+                        Listing::with_headers(&["ID", "NAME", "STATUS", "RETENTION", "CREATED"]).align_right(3);
                     for e in &cat.event_data_stores {
-                        println!(
-                            "{:<36}  {:<24}  {:<18}  {:>4} days  {}",
-                            e.id,
-                            e.name,
-                            e.status,
-                            e.retention_period,
-                            e.created_timestamp.format("%Y-%m-%d %H:%M:%S")
-                        );
+                        list.row(&[
+                            e.id.to_string(),
+                            e.name.clone(),
+                            e.status.to_string(),
+                            format!("{} days", e.retention_period),
+                            e.created_timestamp.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        ]);
                     }
+                    print!("{list}");
                 }
             }
         }
@@ -207,13 +209,13 @@ pub async fn run(store: &Store, cmd: EdsCommand) -> Result<i32, CliError> {
 
 /// A store's settings and figures (figures from the Delta log; a store pending deletion has
 /// them too, since its data is kept until the purge).
-async fn show(store: &Store, rec: &EdsRecord, format: InfoFormat) -> Result<(), CliError> {
+async fn show(store: &Store, rec: &EdsRecord, format: InfoFormat) -> Result<(), Error> {
     let t = table::open(store, rec).await?;
     let fig = table::figures(&t)?;
     match format {
         InfoFormat::Json => {
-            let mut v = serde_json::to_value(rec).map_err(|e| CliError::Internal(e.to_string()))?;
-            let f = serde_json::to_value(&fig).map_err(|e| CliError::Internal(e.to_string()))?;
+            let mut v = serde_json::to_value(rec).map_err(|e| Error::Internal(e.to_string()))?;
+            let f = serde_json::to_value(&fig).map_err(|e| Error::Internal(e.to_string()))?;
             if let (Some(o), Some(fo)) = (v.as_object_mut(), f.as_object()) {
                 o.extend(fo.clone());
             }
@@ -241,7 +243,7 @@ fn print_description(rec: &EdsRecord, fig: &table::TableFigures) {
             rec.advanced_event_selectors.as_ref().map_or("- (every event)".into(), |s| s.to_string()),
         ),
         ("Events", fig.event_count.to_string()),
-        ("Size", ingest::human_bytes(fig.size_bytes)),
+        ("Size", crate::human::human_bytes(fig.size_bytes)),
         ("Files", fig.file_count.to_string()),
         (
             "EventTimes",
@@ -254,7 +256,9 @@ fn print_description(rec: &EdsRecord, fig: &table::TableFigures) {
     if let Some(t) = rec.purge_after() {
         rows.push(("PurgedAfter", t.format("%Y-%m-%d %H:%M:%S UTC").to_string()));
     }
+    let mut list = Listing::new();
     for (k, v) in rows {
-        println!("{k:<22} {v}");
+        list.row(&[k.to_string(), v]);
     }
+    print!("{list}");
 }

@@ -6,12 +6,13 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use futures::TryStreamExt;
 
-use super::output::{self, Format};
-use super::{default_eds, emit, print_json, CliError, InfoFormat};
+use super::{emit, print_json, InfoFormat};
 use crate::engine::Engine;
-use crate::library::Library;
-use crate::lookup::{self, LookupRequest};
-use crate::saved;
+use crate::error::Error;
+use crate::investigate::library::Library;
+use crate::investigate::lookup::{self, LookupRequest};
+use crate::investigate::saved;
+use crate::output::{self, Format};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -47,8 +48,8 @@ pub enum QueriesCommand {
     },
 }
 
-pub async fn queries(store_spec: &str, a: QueriesArgs) -> Result<i32, CliError> {
-    let lib = Library::open(a.queries.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
+pub async fn queries(store_spec: &str, a: QueriesArgs) -> Result<i32, Error> {
+    let lib = Library::open(a.queries.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
     match a.command {
         QueriesCommand::List { format: InfoFormat::Json } => {
             let list: Vec<serde_json::Value> = lib
@@ -62,31 +63,32 @@ pub async fn queries(store_spec: &str, a: QueriesArgs) -> Result<i32, CliError> 
             print_json(&list)?;
         }
         QueriesCommand::List { format: InfoFormat::Table } => {
-            let width = lib.entries().iter().map(|e| e.name.len()).max().unwrap_or(0);
+            let mut list = output::Listing::new();
             for e in lib.entries() {
-                println!("{:<width$}  {}", e.name, first_sentence(&e.query.description));
+                list.row(&[e.name.as_str(), first_sentence(&e.query.description)]);
             }
+            print!("{list}");
             eprintln!(
                 "{} saved queries · `traillake queries show NAME` for details, `queries run NAME` to run",
                 lib.entries().len()
             );
         }
         QueriesCommand::Show { name } => {
-            let e = lib.get(&name).map_err(|e| CliError::Usage(e.to_string()))?;
+            let e = lib.get(&name).map_err(|e| Error::Usage(e.to_string()))?;
             print!("{}", e.query.sql);
             if !e.query.sql.ends_with('\n') {
                 println!();
             }
         }
         QueriesCommand::Run { name, params, format, output, stats } => {
-            let e = lib.get(&name).map_err(|e| CliError::Usage(e.to_string()))?;
+            let e = lib.get(&name).map_err(|e| Error::Usage(e.to_string()))?;
             let store = Store::open(store_spec)?;
-            let values = saved::parse_assignments(&params).map_err(|e| CliError::Usage(e.to_string()))?;
-            let eds = default_eds(&store).await?;
+            let values = saved::parse_assignments(&params).map_err(|e| Error::Usage(e.to_string()))?;
+            let eds = store.default_eds().await?;
             let sql = e
                 .query
                 .render(&values, eds.as_ref().map(|r| r.id.to_string()).as_deref())
-                .map_err(|e| CliError::Usage(e.to_string()))?;
+                .map_err(|e| Error::Usage(e.to_string()))?;
             let engine = Engine::open(&store).await?;
             return emit(&engine, &sql, format, output.as_deref(), stats).await;
         }
@@ -146,21 +148,21 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     Err(format!("`{s}` is not a time: use 2026-11-15T02:13:00Z, 2026-11-15 02:13:00 or 2026-11-15"))
 }
 
-pub async fn lookup(store_spec: &str, a: LookupArgs) -> Result<i32, CliError> {
+pub async fn lookup(store_spec: &str, a: LookupArgs) -> Result<i32, Error> {
     let store = Store::open(store_spec)?;
     let rec = match &a.eds {
         Some(k) => store.resolve(k).await?,
-        None => default_eds(&store).await?.ok_or_else(|| {
-            CliError::Usage("several event data stores and none named default: choose one with --eds".into())
+        None => store.default_eds().await?.ok_or_else(|| {
+            Error::Usage("several event data stores and none named default: choose one with --eds".into())
         })?,
     };
     let attribute = match &a.lookup_attributes {
-        Some(s) => Some(lookup::parse_attribute(s).map_err(|e| CliError::Usage(e.to_string()))?),
+        Some(s) => Some(lookup::parse_attribute(s).map_err(|e| Error::Usage(e.to_string()))?),
         None => None,
     };
     let req = LookupRequest::new(attribute, a.start_time, a.end_time, a.max_results);
     if req.start > req.end {
-        return Err(CliError::Usage("--start-time is after --end-time".into()));
+        return Err(Error::Usage("--start-time is after --end-time".into()));
     }
     let sql = lookup::sql(&req, &rec.id.to_string());
     let engine = Engine::open(&store).await?;
@@ -173,7 +175,7 @@ pub async fn lookup(store_spec: &str, a: LookupArgs) -> Result<i32, CliError> {
         LookupFormat::Json => {
             let buf = output::write_batches(Vec::new(), Format::Json, &batches)?;
             let rows: Vec<serde_json::Value> =
-                serde_json::from_slice(&buf).map_err(|e| CliError::Internal(e.to_string()))?;
+                serde_json::from_slice(&buf).map_err(|e| Error::Internal(e.to_string()))?;
             print_json(&lookup::aws_json(&rows))?;
         }
         LookupFormat::Table => {

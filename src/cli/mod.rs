@@ -3,22 +3,20 @@
 
 pub mod eds;
 pub mod investigate;
-pub mod output;
 pub mod serve;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use futures::TryStreamExt;
 
 use crate::demo::{self, GenerateOptions};
-use crate::engine::{Engine, EngineError, QueryStats};
-use crate::ingest::{self, IngestError, IngestOptions};
-use crate::saved::{self, SavedQuery};
-use crate::store::{EdsRecord, Store, StoreError};
-use output::Format;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::ingest::{self, IngestOptions};
+use crate::investigate::saved::{self, SavedQuery};
+use crate::output::{self, Format, RunOptions};
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -141,10 +139,13 @@ pub struct IngestArgs {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// The SQL text (or use -f).
+    /// The SQL text; it may start with a `--` comment. `-`, or nothing with input piped in,
+    /// reads it from standard input.
+    #[arg(allow_hyphen_values = true)]
     pub sql: Option<String>,
     /// Run a saved query file (`-- name:`, `-- description:`, `-- param: NAME DEFAULT description`
-    /// header; `{{NAME}}` placeholders; `{{eds}}` is the default event data store).
+    /// header; `{{NAME}}` placeholders; `{{eds}}` is the default event data store); `-` reads it
+    /// from standard input.
     #[arg(short = 'f', long = "file")]
     pub file: Option<PathBuf>,
     /// A placeholder value, NAME=VALUE (repeatable); substituted as a quoted literal.
@@ -161,44 +162,8 @@ pub struct QueryArgs {
     pub stats: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Ingest(#[from] IngestError),
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl CliError {
-    /// 1 for problems with what the user asked, 2 for internal failures.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            CliError::Usage(_) => 1,
-            CliError::Engine(e) if e.is_user_error() => 1,
-            CliError::Store(StoreError::NotFound(_) | StoreError::NameTaken(_) | StoreError::Invalid(_)) => 1,
-            CliError::Ingest(IngestError::Source { .. } | IngestError::NotIngestible { .. }) => 1,
-            CliError::Ingest(IngestError::Store(StoreError::NotFound(_))) => 1,
-            _ => 2,
-        }
-    }
-}
-
-impl From<datafusion::error::DataFusionError> for CliError {
-    fn from(e: datafusion::error::DataFusionError) -> Self {
-        CliError::Engine(e.into())
-    }
-}
-
 /// Runs a parsed command line; returns the process exit code.
-pub async fn run(cli: Cli) -> Result<i32, CliError> {
+pub async fn run(cli: Cli) -> Result<i32, Error> {
     match cli.command {
         Command::Generate(a) => {
             let opts = GenerateOptions { events: a.events, days: a.days, end_date: a.end_date, seed: a.seed };
@@ -208,12 +173,15 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
                 r.events,
                 r.files,
                 a.out.display(),
-                ingest::human_bytes(r.json_bytes),
-                ingest::human_bytes(r.gzip_bytes)
+                crate::human::human_bytes(r.json_bytes),
+                crate::human::human_bytes(r.gzip_bytes)
             );
             Ok(0)
         }
-        Command::Demo(a) => run_demo(&cli.store, a).await,
+        Command::Demo(a) => {
+            let opts = demo::TourOptions { out: a.out, events: a.events, days: a.days };
+            demo::tour::run(&cli.store, &opts).await
+        }
         Command::Eds(cmd) => {
             let store = Store::open(&cli.store)?;
             eds::run(&store, cmd).await
@@ -233,10 +201,7 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
             }
             match a.format {
                 InfoFormat::Json => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&report).map_err(|e| CliError::Internal(e.to_string()))?
-                    )
+                    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?)
                 }
                 InfoFormat::Table => eprintln!("{}", report.summary()),
             }
@@ -265,22 +230,22 @@ pub(crate) async fn emit(
     format: Format,
     output: Option<&std::path::Path>,
     stats: bool,
-) -> Result<i32, CliError> {
+) -> Result<i32, Error> {
     let ran = match output {
         Some(p) => {
-            let f =
-                std::fs::File::create(p).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", p.display())))?;
-            let mut f = run_query(engine, sql, format, io::BufWriter::new(f)).await?;
-            f.flush()?;
-            f.0
+            let f = std::fs::File::create(p).map_err(|e| Error::Usage(format!("cannot write {}: {e}", p.display())))?;
+            let mut ran = output::run(engine, sql, &RunOptions::whole(format), io::BufWriter::new(f)).await?;
+            ran.out.flush()?;
+            ran.stats
         }
         None => {
             if format == Format::Parquet && std::io::IsTerminal::is_terminal(&io::stdout()) {
-                return Err(CliError::Usage("Parquet is binary: write it to a file with -o PATH".into()));
+                return Err(Error::Usage("Parquet is binary: write it to a file with -o PATH".into()));
             }
-            let mut out = run_query(engine, sql, format, io::BufWriter::new(io::stdout())).await?;
-            out.flush()?;
-            out.0
+            let mut ran =
+                output::run(engine, sql, &RunOptions::whole(format), io::BufWriter::new(io::stdout())).await?;
+            ran.out.flush()?;
+            ran.stats
         }
     };
     if stats {
@@ -290,122 +255,45 @@ pub(crate) async fn emit(
 }
 
 /// The SQL to run: the argument or the file, placeholders substituted.
-async fn query_text(store: &Store, a: &QueryArgs) -> Result<String, CliError> {
-    let (origin, text) = match (&a.sql, &a.file) {
-        (Some(s), None) => ("the command line".to_string(), s.clone()),
+async fn query_text(store: &Store, a: &QueryArgs) -> Result<String, Error> {
+    use std::io::IsTerminal;
+    let stdin = || -> Result<(String, String), Error> {
+        let mut text = String::new();
+        io::Read::read_to_string(&mut io::stdin(), &mut text)
+            .map_err(|e| Error::Usage(format!("cannot read the SQL from standard input: {e}")))?;
+        Ok(("standard input".to_string(), text))
+    };
+    let from_stdin = |f: &std::path::Path| f.as_os_str() == "-";
+    let (origin, text) = match (a.sql.as_deref(), &a.file) {
+        (Some("-"), None) => stdin()?,
+        (None, Some(f)) if from_stdin(f) => stdin()?,
+        (Some(s), None) => ("the command line".to_string(), s.to_string()),
         (None, Some(f)) => (
             f.display().to_string(),
-            std::fs::read_to_string(f).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?,
+            std::fs::read_to_string(f).map_err(|e| Error::Usage(format!("cannot read {}: {e}", f.display())))?,
         ),
-        (Some(_), Some(_)) => return Err(CliError::Usage("give the SQL as an argument or with -f, not both".into())),
+        (Some(_), Some(_)) => return Err(Error::Usage("give the SQL as an argument or with -f, not both".into())),
+        (None, None) if !io::stdin().is_terminal() => stdin()?,
         (None, None) => {
-            return Err(CliError::Usage("no SQL given: `traillake query \"SELECT …\"` or `-f FILE.sql`".into()))
+            return Err(Error::Usage(
+                "no SQL given: `traillake query \"SELECT …\"`, `-f FILE.sql`, or the SQL on standard input".into(),
+            ))
         }
     };
-    let saved = SavedQuery::parse(&origin, &text).map_err(|e| CliError::Usage(e.to_string()))?;
+    if text.trim().is_empty() {
+        return Err(Error::Usage(format!("no SQL in {origin}")));
+    }
+    let saved = SavedQuery::parse(&origin, &text).map_err(|e| Error::Usage(e.to_string()))?;
     // Inline SQL is taken as written unless it uses placeholders.
     if a.file.is_none() && a.params.is_empty() && !text.contains("{{") {
         return Ok(text);
     }
-    let values = saved::parse_assignments(&a.params).map_err(|e| CliError::Usage(e.to_string()))?;
-    let eds = default_eds(store).await?;
-    saved.render(&values, eds.as_ref().map(|r| r.id.to_string()).as_deref()).map_err(|e| CliError::Usage(e.to_string()))
+    let values = saved::parse_assignments(&a.params).map_err(|e| Error::Usage(e.to_string()))?;
+    let eds = store.default_eds().await?;
+    saved.render(&values, eds.as_ref().map(|r| r.id.to_string()).as_deref()).map_err(|e| Error::Usage(e.to_string()))
 }
 
-/// The EDS `{{eds}}` means: the one named "default", else the only queryable one.
-pub async fn default_eds(store: &Store) -> Result<Option<EdsRecord>, CliError> {
-    let cat = store.catalog().await?;
-    if let Some(d) = cat.find(crate::store::DEFAULT_EDS_NAME) {
-        return Ok(Some(d.clone()));
-    }
-    let live: Vec<&EdsRecord> =
-        cat.event_data_stores.iter().filter(|e| e.status != crate::store::EdsStatus::PendingDeletion).collect();
-    Ok(match live.as_slice() {
-        [one] => Some((*one).clone()),
-        _ => None,
-    })
-}
-
-/// What `run_query` hands back: the writer and the query's statistics.
-pub struct Ran<W>(pub QueryStats, pub W);
-
-impl<W: Write> Ran<W> {
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.1.flush()
-    }
-}
-
-/// Runs one query and streams its result to `out`; table output gets the "N rows · elapsed" footer.
-pub async fn run_query<W: Write + Send>(
-    engine: &Engine,
-    sql: &str,
-    format: Format,
-    out: W,
-) -> Result<Ran<W>, CliError> {
-    let started = Instant::now();
-    let query = engine.plan(sql).await?;
-    let mut stream = query.execute().await?;
-    let mut sink = output::Sink::new(format, out, &stream.schema())?;
-    while let Some(batch) = stream.try_next().await? {
-        sink.write(&batch)?;
-    }
-    let stats = stream.stats();
-    let footer = output::footer(stats.rows_returned as usize, started.elapsed());
-    let out = sink.finish(Some(&footer))?;
-    Ok(Ran(stats, out))
-}
-
-pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
-    println!("{}", serde_json::to_string_pretty(v).map_err(|e| CliError::Internal(e.to_string()))?);
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Error> {
+    println!("{}", serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?);
     Ok(())
-}
-
-async fn run_demo(store_spec: &str, a: DemoArgs) -> Result<i32, CliError> {
-    let store = Store::open(store_spec)?;
-    eprintln!(
-        "1/3 generating a sample organization trail ({} events over {} days) in {}",
-        a.events,
-        a.days,
-        a.out.display()
-    );
-    let opts = GenerateOptions { events: a.events, days: a.days, ..Default::default() };
-    let g = demo::generate(&a.out, &opts)?;
-    eprintln!("    {} trail files, {} gzip", g.files, ingest::human_bytes(g.gzip_bytes));
-    let eds = match store.resolve("demo").await {
-        Ok(r) => r,
-        // The sample trail's dates are fixed: the longest retention keeps it queryable for years.
-        Err(StoreError::NotFound(_)) => {
-            let keep = crate::store::EdsSettings {
-                retention_period: Some(crate::store::catalog::MAX_RETENTION_DAYS),
-                ..Default::default()
-            };
-            store.create_eds_with("demo", &keep).await?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    eprintln!("2/3 ingesting into event data store \"demo\" ({})", eds.id);
-    let sources = vec![a.out.display().to_string()];
-    let report =
-        ingest::ingest(&store, Some("demo"), &sources, IngestOptions { progress: true, ..Default::default() }).await?;
-    eprintln!("{}", report.summary());
-    eprintln!("3/3 a guided tour of the planted incident, with saved investigations (`traillake queries list`)\n");
-    let engine = Engine::open(&store).await?;
-    let library = crate::library::Library::builtin().map_err(|e| CliError::Internal(e.to_string()))?;
-    let mut out = io::stdout();
-    let eds_id = eds.id.to_string();
-    for (i, (name, story)) in demo::TOUR.iter().enumerate() {
-        let entry = library.get(name).map_err(|e| CliError::Internal(e.to_string()))?;
-        let sql =
-            entry.query.render(&Default::default(), Some(&eds_id)).map_err(|e| CliError::Internal(e.to_string()))?;
-        writeln!(out, "== {}. {story}\n   traillake --store {store_spec} queries run {name}\n", i + 1)?;
-        out = run_query(&engine, &sql, Format::Table, out).await?.1;
-        writeln!(out)?;
-    }
-    writeln!(
-        out,
-        "Next: `traillake --store {store_spec} queries list` ({} investigations), `traillake --store {store_spec} repl`,\n\
-         or `traillake --store {store_spec} lookup --lookup-attributes AttributeKey=Username,AttributeValue=mallory --start-time 2026-11-01`.",
-        library.entries().len()
-    )?;
-    Ok(0)
 }

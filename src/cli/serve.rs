@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::CliError;
-use crate::flight::{self, AuthConfig, Limits, ServeError, ServeOptions, TlsFiles};
+use crate::error::Error;
+use crate::flight::{self, AuthConfig, Compat, Limits, ServeError, ServeOptions, TlsFiles};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -44,18 +44,32 @@ pub struct ServeArgs {
     /// Memory each query may use, in MiB (sorts and aggregations spill to disk beyond it).
     #[arg(long, env = "TRAILLAKE_QUERY_MEMORY_MB", default_value_t = 2048)]
     pub query_memory_mb: usize,
+    /// Shape results for a client that reads only some Arrow types. `grafana`: integers as
+    /// int64, dates and timestamps as nanosecond timestamps, nested values as JSON text (what
+    /// Grafana's Flight SQL data source can show); other clients keep the nested shape.
+    #[arg(long, value_enum, env = "TRAILLAKE_COMPAT", default_value_t = CompatArg::Standard)]
+    pub compat: CompatArg,
     /// Queries running at once; more are refused with a "server busy" error.
     #[arg(long, env = "TRAILLAKE_MAX_CONCURRENT_QUERIES", default_value_t = 64)]
     pub max_concurrent_queries: usize,
 }
 
-pub(crate) async fn serve(store_spec: &str, a: ServeArgs) -> Result<i32, CliError> {
+/// `--compat` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompatArg {
+    /// Every Arrow reader (ADBC, JDBC, pandas, DBeaver, Superset).
+    Standard,
+    /// Grafana's Flight SQL data source.
+    Grafana,
+}
+
+pub(crate) async fn serve(store_spec: &str, a: ServeArgs) -> Result<i32, Error> {
     let store = Store::open(store_spec)?;
     let auth = match (a.user, a.password, a.token) {
         (Some(user), Some(password), None) => AuthConfig::Password { user, password },
         (None, None, Some(token)) => AuthConfig::Token(token),
         (None, None, None) => AuthConfig::None,
-        _ => return Err(CliError::Usage("give --user and --password, or --token, not both".into())),
+        _ => return Err(Error::Usage("give --user and --password, or --token, not both".into())),
     };
     let tls = match (a.tls_cert, a.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
@@ -70,20 +84,30 @@ pub(crate) async fn serve(store_spec: &str, a: ServeArgs) -> Result<i32, CliErro
         max_concurrent_queries: a.max_concurrent_queries.max(1),
         ..Limits::default()
     };
-    let opts =
-        ServeOptions { addr: a.addr, auth: auth.clone(), tls, limits, allow_unauthenticated: a.allow_unauthenticated };
+    let compat = match a.compat {
+        CompatArg::Standard => Compat::Standard,
+        CompatArg::Grafana => Compat::Grafana,
+    };
+    let opts = ServeOptions {
+        addr: a.addr,
+        auth: auth.clone(),
+        tls,
+        limits,
+        compat,
+        allow_unauthenticated: a.allow_unauthenticated,
+    };
     let server = flight::start(store, opts).await.map_err(|e| match e {
-        ServeError::Engine(e) => CliError::Engine(e),
+        ServeError::Engine(e) => Error::Engine(e),
         e @ (ServeError::Unauthenticated(_)
         | ServeError::Bind { .. }
         | ServeError::TlsFile { .. }
-        | ServeError::Tls(_)) => CliError::Usage(e.to_string()),
-        e => CliError::Internal(e.to_string()),
+        | ServeError::Tls(_)) => Error::Usage(e.to_string()),
+        e => Error::Internal(e.to_string()),
     })?;
     eprintln!("traillake Flight SQL endpoint on {} ({auth:?}); Ctrl-C stops it", server.url());
     shutdown_signal().await;
     eprintln!("stopping: waiting for running queries to finish");
-    server.stop().await.map_err(|e| CliError::Internal(e.to_string()))?;
+    server.stop().await.map_err(|e| Error::Internal(e.to_string()))?;
     Ok(0)
 }
 

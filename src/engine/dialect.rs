@@ -1,10 +1,62 @@
-//! The CloudTrail Lake SQL dialect, as a pre-pass over the text before DataFusion parses it.
+//! The CloudTrail Lake SQL dialect: a pre-pass over the text before it is parsed, and the
+//! parser dialect itself (`LakeDialect`). A leaf: the rewriters (`lake_sql`, `unnest`) build
+//! on it, it builds on nothing of ours.
 //!
 //! Lake writes the event data store id bare and unquoted (`FROM 5e2676f8-9fce-46ef-8142-3e36a94e6691`),
 //! which no SQL tokenizer reads as one identifier; ARNs (`arn:aws:cloudtrail:…:eventdatastore/<id>`)
 //! likewise. Both become a quoted identifier here. Parameter markers `?` (JDBC/ADBC prepared
 //! statements) become `$1, $2, …`, the positional placeholders DataFusion binds. String
 //! literals, quoted identifiers and comments are left untouched.
+
+use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
+
+/// DataFusion's generic dialect, plus Trino-style lambdas (`x -> x.type = 'AWS::S3::Bucket'`).
+#[derive(Debug, Default)]
+pub struct LakeDialect;
+
+macro_rules! like_generic {
+    ($($m:ident)*) => { $(fn $m(&self) -> bool { GenericDialect.$m() })* };
+}
+
+impl Dialect for LakeDialect {
+    fn dialect(&self) -> std::any::TypeId {
+        // The parser special-cases some syntax by dialect type; read SQL exactly as generic does.
+        std::any::TypeId::of::<GenericDialect>()
+    }
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        GenericDialect.is_delimited_identifier_start(ch)
+    }
+    fn is_identifier_start(&self, ch: char) -> bool {
+        GenericDialect.is_identifier_start(ch)
+    }
+    fn is_identifier_part(&self, ch: char) -> bool {
+        GenericDialect.is_identifier_part(ch)
+    }
+    fn supports_lambda_functions(&self) -> bool {
+        true
+    }
+    like_generic!(supports_unicode_string_literal supports_partition_by_after_order_by supports_array_join_syntax
+        supports_group_by_expr supports_group_by_with_modifier supports_left_associative_joins_without_parens
+        supports_connect_by supports_match_recognize supports_pipe_operator supports_start_transaction_modifier
+        supports_window_function_null_treatment_arg supports_dictionary_syntax
+        supports_window_clause_named_window_reference supports_parenthesized_set_variables
+        supports_select_wildcard_except support_map_literal_syntax allow_extract_custom allow_extract_single_quotes
+        supports_extract_comma_syntax supports_create_view_comment_syntax supports_parens_around_table_factor
+        supports_values_as_table_factor supports_create_index_with_clause supports_explain_with_utility_options
+        supports_limit_comma supports_update_order_by supports_from_first_select supports_projection_trailing_commas
+        supports_asc_desc_in_column_definition supports_try_convert supports_bitwise_shift_operators
+        supports_comment_on supports_load_extension supports_named_fn_args_with_assignment_operator
+        supports_struct_literal supports_empty_projections supports_nested_comments supports_multiline_comment_hints
+        supports_user_host_grantee supports_string_escape_constant supports_array_typedef_with_brackets
+        supports_match_against supports_set_names supports_comma_separated_set_assignments
+        supports_filter_during_aggregation supports_select_wildcard_exclude supports_data_type_signed_suffix
+        supports_interval_options supports_quote_delimited_string supports_select_wildcard_replace
+        supports_select_wildcard_ilike supports_select_wildcard_rename supports_optimize_table supports_install
+        supports_detach supports_prewhere supports_with_fill supports_limit_by supports_interpolate supports_settings
+        supports_select_format supports_comment_optimizer_hint supports_constraint_keyword_without_name
+        supports_key_column_option supports_comma_separated_trim supports_cte_without_as
+        supports_select_item_multi_column_alias supports_xml_expressions);
+}
 
 /// Rewrites bare EDS ids and ARNs into quoted (lowercase) ids and numbers `?` markers.
 pub fn preprocess(sql: &str) -> String {

@@ -2,8 +2,9 @@
 //!
 //! The text pre-pass (`dialect`) has already quoted bare EDS ids. Here the statement is parsed
 //! with a dialect that reads lambdas, checked to be read-only, and rewritten:
-//! - Trino functions DataFusion spells differently (`arbitrary`, `count_if`, `max_by`,
-//!   `approx_percentile`, `date`, `regexp_replace`, `split`, `typeof`);
+//! - Trino functions DataFusion spells differently or lacks (`arbitrary`, `count_if`, `max_by`,
+//!   `approx_percentile`, `date`, `regexp_replace`, `split`, `typeof`, `if`, two-argument
+//!   `replace`);
 //! - lambdas lifted into per-query functions (see `functions::lambda`);
 //! - `CROSS JOIN UNNEST(array) AS t(x)` into a select-list unnest DataFusion can run;
 //! - output names as Lake gives them: unnamed expressions `_col0`, `_col1`…, aliases spelled
@@ -15,62 +16,14 @@ use std::sync::Arc;
 use datafusion::execution::{FunctionRegistry, SessionState};
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query, SelectItem,
-    SetExpr, Statement, VisitMut, VisitorMut,
+    visit_expressions_mut, AccessExpr, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut,
 };
-use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 use datafusion::sql::sqlparser::parser::Parser;
 
+use super::dialect::LakeDialect;
 use super::functions::lambda::{outer_name, LambdaKind, LambdaUdf, PARAM};
 use super::EngineError;
-
-/// DataFusion's generic dialect, plus Trino-style lambdas (`x -> x.type = 'AWS::S3::Bucket'`).
-#[derive(Debug, Default)]
-pub struct LakeDialect;
-
-macro_rules! like_generic {
-    ($($m:ident)*) => { $(fn $m(&self) -> bool { GenericDialect.$m() })* };
-}
-
-impl Dialect for LakeDialect {
-    fn dialect(&self) -> std::any::TypeId {
-        // The parser special-cases some syntax by dialect type; read SQL exactly as generic does.
-        std::any::TypeId::of::<GenericDialect>()
-    }
-    fn is_delimited_identifier_start(&self, ch: char) -> bool {
-        GenericDialect.is_delimited_identifier_start(ch)
-    }
-    fn is_identifier_start(&self, ch: char) -> bool {
-        GenericDialect.is_identifier_start(ch)
-    }
-    fn is_identifier_part(&self, ch: char) -> bool {
-        GenericDialect.is_identifier_part(ch)
-    }
-    fn supports_lambda_functions(&self) -> bool {
-        true
-    }
-    like_generic!(supports_unicode_string_literal supports_partition_by_after_order_by supports_array_join_syntax
-        supports_group_by_expr supports_group_by_with_modifier supports_left_associative_joins_without_parens
-        supports_connect_by supports_match_recognize supports_pipe_operator supports_start_transaction_modifier
-        supports_window_function_null_treatment_arg supports_dictionary_syntax
-        supports_window_clause_named_window_reference supports_parenthesized_set_variables
-        supports_select_wildcard_except support_map_literal_syntax allow_extract_custom allow_extract_single_quotes
-        supports_extract_comma_syntax supports_create_view_comment_syntax supports_parens_around_table_factor
-        supports_values_as_table_factor supports_create_index_with_clause supports_explain_with_utility_options
-        supports_limit_comma supports_update_order_by supports_from_first_select supports_projection_trailing_commas
-        supports_asc_desc_in_column_definition supports_try_convert supports_bitwise_shift_operators
-        supports_comment_on supports_load_extension supports_named_fn_args_with_assignment_operator
-        supports_struct_literal supports_empty_projections supports_nested_comments supports_multiline_comment_hints
-        supports_user_host_grantee supports_string_escape_constant supports_array_typedef_with_brackets
-        supports_match_against supports_set_names supports_comma_separated_set_assignments
-        supports_filter_during_aggregation supports_select_wildcard_exclude supports_data_type_signed_suffix
-        supports_interval_options supports_quote_delimited_string supports_select_wildcard_replace
-        supports_select_wildcard_ilike supports_select_wildcard_rename supports_optimize_table supports_install
-        supports_detach supports_prewhere supports_with_fill supports_limit_by supports_interpolate supports_settings
-        supports_select_format supports_comment_optimizer_hint supports_constraint_keyword_without_name
-        supports_key_column_option supports_comma_separated_trim supports_cte_without_as
-        supports_select_item_multi_column_alias supports_xml_expressions);
-}
 
 /// Parses exactly one read-only statement: a query, or EXPLAIN of one.
 pub fn parse(sql: &str) -> Result<Statement, EngineError> {
@@ -179,6 +132,55 @@ pub fn rewrite(statement: &mut Statement, state: &mut SessionState) -> Result<Ou
     Ok(names)
 }
 
+/// `sessionCredentialFromConsole = true`: CloudTrail writes some flags as the text "true" or
+/// "false" (`sessionCredentialFromConsole`, `mfaAuthenticated`, `assumedRoot`), Lake's schema
+/// keeps them as strings, and Lake still accepts a boolean literal against them (an AWS sample
+/// query does exactly this). DataFusion refuses to compare text with a boolean, so the literal
+/// becomes its text when the other side names such a column. A real boolean column
+/// (`readOnly`, `managementEvent`) is left to compare as a boolean.
+fn boolean_as_text(column: &Expr, literal: &mut Expr) {
+    let Expr::Value(v) = literal else { return };
+    let Value::Boolean(b) = v.value else { return };
+    let last = match column {
+        Expr::Identifier(i) => Some(i),
+        Expr::CompoundIdentifier(parts) => parts.last(),
+        Expr::CompoundFieldAccess { access_chain, .. } => match access_chain.last() {
+            Some(AccessExpr::Dot(Expr::Identifier(i))) => Some(i),
+            _ => None,
+        },
+        _ => None,
+    };
+    if last.is_some_and(|i| textual_flags().contains(i.value.to_ascii_lowercase().as_str())) {
+        v.value = Value::SingleQuotedString(b.to_string());
+    }
+}
+
+/// Names of the string columns (at any depth of the CloudTrail schema) that hold "true" or
+/// "false", and that no boolean column shares.
+fn textual_flags() -> &'static std::collections::HashSet<&'static str> {
+    static FLAGS: std::sync::LazyLock<std::collections::HashSet<&'static str>> = std::sync::LazyLock::new(|| {
+        use datafusion::arrow::datatypes::{DataType, Fields};
+        fn leaves<'a>(fields: &'a Fields, out: &mut Vec<(&'a str, &'a DataType)>) {
+            for f in fields {
+                match f.data_type() {
+                    DataType::Struct(children) => leaves(children, out),
+                    t => out.push((f.name().as_str(), t)),
+                }
+            }
+        }
+        let schema = crate::schema::cloudtrail();
+        let mut all = Vec::new();
+        leaves(schema.arrow.fields(), &mut all);
+        let boolean: Vec<&str> = all.iter().filter(|(_, t)| **t == DataType::Boolean).map(|(n, _)| *n).collect();
+        ["sessioncredentialfromconsole", "mfaauthenticated", "assumedroot"]
+            .into_iter()
+            .filter(|n| all.iter().any(|(name, t)| name == n && !t.is_nested() && **t != DataType::Boolean))
+            .filter(|n| !boolean.contains(n))
+            .collect()
+    });
+    &FLAGS
+}
+
 fn function_name(f: &datafusion::sql::sqlparser::ast::Function) -> Option<String> {
     match f.name.0.as_slice() {
         [part] => part.as_ident().map(|i| i.value.to_ascii_lowercase()),
@@ -202,6 +204,11 @@ fn plain_args(f: &datafusion::sql::sqlparser::ast::Function) -> Option<Vec<&Expr
 }
 
 fn rewrite_expr(e: &mut Expr, state: &mut SessionState, lambdas: &mut usize) -> Result<(), EngineError> {
+    if let Expr::BinaryOp { left, op: BinaryOperator::Eq | BinaryOperator::NotEq, right } = e {
+        boolean_as_text(left, right);
+        boolean_as_text(right, left);
+        return Ok(());
+    }
     if let Expr::CompoundFieldAccess { root, access_chain } = e {
         // `element_at(resources, 1).arn`: DataFusion only follows dots from a column.
         if !is_column_path(root) {
@@ -246,6 +253,11 @@ fn rewrite_expr(e: &mut Expr, state: &mut SessionState, lambdas: &mut usize) -> 
         ("regexp_replace", [s, p, r]) => format!("regexp_replace({s}, {p}, {r}, 'g')"),
         ("split", [s, d]) => format!("string_to_array({s}, {d})"),
         ("typeof", [x]) => format!("arrow_typeof({x})"),
+        // Trino's conditional function (Lake dashboards use it); DataFusion has only CASE.
+        ("if", [c, t]) => format!("CASE WHEN {c} THEN {t} END"),
+        ("if", [c, t, f]) => format!("CASE WHEN {c} THEN {t} ELSE {f} END"),
+        // Trino's two-argument replace removes every match.
+        ("replace", [s, x]) => format!("replace({s}, {x}, '')"),
         _ => return Ok(()),
     };
     *e = parse_expr(&replacement)?;

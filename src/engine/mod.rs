@@ -7,6 +7,7 @@ mod event_text;
 pub mod functions;
 pub mod lake_sql;
 mod lake_table;
+mod schema_provider;
 pub mod stats;
 mod unnest;
 
@@ -41,6 +42,9 @@ pub enum EngineError {
     NotReadOnly(String),
     #[error("SQL error: {0}")]
     Sql(String),
+    /// The query planned but its values do not allow it (a cast of text that is no number).
+    #[error("query failed: {0}")]
+    Evaluation(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("query failed: {0}")]
@@ -49,16 +53,36 @@ pub enum EngineError {
 
 impl From<datafusion::error::DataFusionError> for EngineError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
+        use datafusion::arrow::error::ArrowError as A;
         use datafusion::error::DataFusionError as E;
         match e {
             E::SQL(e, _) => EngineError::Sql(e.to_string()),
             E::Plan(m) => EngineError::Sql(m),
             E::SchemaError(e, _) => EngineError::Sql(e.to_string()),
             E::NotImplemented(m) => EngineError::Sql(format!("not supported: {m}")),
+            // A planning error with its place in the statement attached: the error is inside.
+            E::Diagnostic(_, inner) => EngineError::from(*inner),
             E::Context(c, inner) => match EngineError::from(*inner) {
                 EngineError::Sql(m) => EngineError::Sql(format!("{c}: {m}")),
+                EngineError::Evaluation(m) => EngineError::Evaluation(format!("{c}: {m}")),
                 other => other,
             },
+            E::Collection(mut errors) if !errors.is_empty() => EngineError::from(errors.remove(0)),
+            // A function given values it cannot take (a bad JSON path, a date that is no date).
+            E::Execution(m) => EngineError::Evaluation(m),
+            // Values the query asked to convert or compute that do not allow it.
+            E::ArrowError(e, _)
+                if matches!(
+                    e.as_ref(),
+                    A::CastError(_)
+                        | A::ParseError(_)
+                        | A::DivideByZero
+                        | A::ArithmeticOverflow(_)
+                        | A::InvalidArgumentError(_)
+                ) =>
+            {
+                EngineError::Evaluation(e.to_string())
+            }
             other => EngineError::DataFusion(Box::new(other)),
         }
     }
@@ -67,9 +91,13 @@ impl From<datafusion::error::DataFusionError> for EngineError {
 impl EngineError {
     /// Errors in what the user wrote (as opposed to failures of the engine or storage).
     pub fn is_user_error(&self) -> bool {
-        matches!(self, EngineError::NotReadOnly(_) | EngineError::Sql(_))
+        matches!(self, EngineError::NotReadOnly(_) | EngineError::Sql(_) | EngineError::Evaluation(_))
     }
 }
+
+/// The catalog and schema event data stores are tables of (`traillake.default.<name>`).
+pub const CATALOG: &str = "traillake";
+pub const SCHEMA: &str = "default";
 
 pub struct Engine {
     ctx: SessionContext,
@@ -85,9 +113,8 @@ impl Engine {
     pub async fn open(store: &Store) -> Result<Self, EngineError> {
         // DATAFUSION_* environment variables tune the engine (e.g.
         // DATAFUSION_EXECUTION_TARGET_PARTITIONS); a malformed one is an error, not ignored.
-        let mut config = SessionConfig::from_env()?
-            .with_information_schema(true)
-            .with_default_catalog_and_schema("traillake", "default");
+        let mut config =
+            SessionConfig::from_env()?.with_information_schema(true).with_default_catalog_and_schema(CATALOG, SCHEMA);
         // Filters evaluated inside the Parquet reader: a needle query (one eventID, one access
         // key) decodes the other columns only for matching rows — 10× faster on a 1M-event
         // store. An explicit environment setting still wins.
@@ -102,6 +129,7 @@ impl Engine {
         let mut stores = Vec::new();
         let mut tables = Vec::new();
         let mut pending = Vec::new();
+        let mut schema = schema_provider::StoreSchema::default();
         for rec in catalog.event_data_stores {
             if rec.status == EdsStatus::PendingDeletion {
                 pending.push(rec);
@@ -113,16 +141,16 @@ impl Engine {
             let url = ObjectStoreUrl::parse(format!("traillake-eds://{}/", rec.id))?;
             ctx.register_object_store(url.as_ref(), t.object_store());
             let view: Arc<dyn datafusion::catalog::TableProvider> = Arc::new(LakeTable::from_snapshot(&t, url)?);
-            let mut names = vec![rec.id.to_string(), rec.name.clone()];
-            if rec.name.to_ascii_lowercase() != rec.name {
-                names.push(rec.name.to_ascii_lowercase());
-            }
-            for n in names {
-                ctx.register_table(datafusion::common::TableReference::bare(n), Arc::clone(&view))?;
-            }
+            schema.add(&rec.name, &[rec.id.to_string(), rec.name.to_ascii_lowercase()], view);
             stores.push(rec);
             tables.push(t);
         }
+        let catalog = ctx.catalog(CATALOG).ok_or_else(|| {
+            EngineError::DataFusion(Box::new(datafusion::error::DataFusionError::Internal(format!(
+                "catalog {CATALOG} missing"
+            ))))
+        })?;
+        catalog.register_schema(SCHEMA, Arc::new(schema))?;
         Ok(Self { ctx, stores, tables, pending })
     }
 
@@ -176,21 +204,32 @@ impl Engine {
         Ok(LakeQuery { df: lake_column_names(df, &names)? })
     }
 
-    /// A query naming a store that is pending deletion says so, instead of "table not found".
+    /// A query naming a missing table says which event data stores there are (and a store
+    /// pending deletion says so), instead of DataFusion's bare "table not found".
     fn explain_missing_table(&self, sql: &str, e: EngineError) -> EngineError {
-        if !e.to_string().contains("not found") {
+        let EngineError::Sql(message) = &e else { return e };
+        if !(message.contains("not found") && message.to_ascii_lowercase().contains("table")) {
             return e;
         }
         let lower = sql.to_ascii_lowercase();
-        match self.pending.iter().find(|r| {
-            lower.contains(&r.id.to_string()) || lower.contains(&r.name.to_ascii_lowercase())
-        }) {
-            Some(r) => EngineError::Sql(format!(
+        if let Some(r) = self
+            .pending
+            .iter()
+            .find(|r| lower.contains(&r.id.to_string()) || lower.contains(&r.name.to_ascii_lowercase()))
+        {
+            return EngineError::Sql(format!(
                 "event data store {} is PENDING_DELETION and cannot be queried; `traillake eds restore {}` brings it back",
                 r.name, r.name
-            )),
-            None => e,
+            ));
         }
+        let known = match self.stores.as_slice() {
+            [] => "there are no event data stores yet (`traillake ingest SOURCE` creates one)".to_string(),
+            stores => format!(
+                "event data stores: {}",
+                stores.iter().map(|r| format!("{} ({})", r.name, r.id)).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        EngineError::Sql(format!("{message}; {known}"))
     }
 
     /// Plans a query and returns it as a DataFrame (for callers that compose further).

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::human::human_bytes;
+
 /// What CloudTrail Lake charges per GB scanned (US East, 2026).
 pub const LAKE_PRICE_PER_GB: f64 = 0.005;
 
@@ -112,21 +114,6 @@ fn thousands(n: u64) -> String {
     out
 }
 
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,7 +122,6 @@ mod tests {
     fn formatting_and_price() {
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(thousands(12), "12");
-        assert_eq!(human_bytes(1_500_000), "1.5 MB");
         let s = QueryStats { bytes_scanned: 2_000_000_000, ..Default::default() };
         assert!((s.lake_cost_usd() - 0.01).abs() < 1e-12);
     }

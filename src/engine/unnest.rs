@@ -14,7 +14,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::lake_sql::LakeDialect;
+use super::dialect::LakeDialect;
 use super::EngineError;
 
 pub(super) fn rewrite(statement: &mut Statement) -> Result<(), EngineError> {

@@ -132,10 +132,17 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)).then(|| &s[prefix.len()..])
 }
 
-/// `Basic base64(user:password)` → (user, password).
+/// `Basic base64(user:password)` → (user, password). The base64 may come with or without its
+/// `=` padding: RFC 7617 clients differ (the ADBC Flight SQL driver 1.13 leaves it out), and a
+/// `user:password` that is not a multiple of 3 bytes long is exactly where they differ.
 fn basic_credentials(header: &str) -> Option<(String, String)> {
+    use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurpose};
+    const EITHER_PADDING: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        general_purpose::PAD.with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
     let encoded = strip_prefix_ci(header, "basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = EITHER_PADDING.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))
@@ -182,6 +189,29 @@ mod tests {
         let other = Authenticator::new(AuthConfig::Password { user: "alice".into(), password: "s3cret".into() });
         let foreign = other.issue_token();
         assert!(auth.authenticate(&with_header(&format!("Bearer {foreign}"))).is_err());
+    }
+
+    /// Every length of `user:password` mod 3, each sent padded and unpadded, is accepted; a
+    /// wrong password is refused however it is padded.
+    #[test]
+    fn basic_credentials_are_accepted_with_or_without_padding() {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+        let cases = [("al", "pw1x"), ("alice", "s3cret"), ("bob", "pw12"), ("a", "b")];
+        let remainders: std::collections::BTreeSet<usize> =
+            cases.iter().map(|(u, p)| (u.len() + 1 + p.len()) % 3).collect();
+        assert_eq!(remainders.len(), 3, "every length mod 3 is covered");
+        for (user, password) in cases {
+            let auth = Authenticator::new(AuthConfig::Password { user: user.into(), password: password.into() });
+            let text = format!("{user}:{password}");
+            let padded = STANDARD.encode(&text);
+            let unpadded = STANDARD_NO_PAD.encode(&text);
+            for encoded in [&padded, &unpadded] {
+                let who = auth.authenticate(&with_header(&format!("Basic {encoded}")));
+                assert_eq!(who.expect("accepted"), user, "{text:?} as {encoded:?}");
+            }
+            let wrong = STANDARD_NO_PAD.encode(format!("{user}:{password}x"));
+            assert!(auth.authenticate(&with_header(&format!("Basic {wrong}"))).is_err());
+        }
     }
 
     #[test]

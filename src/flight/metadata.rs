@@ -18,11 +18,11 @@ use datafusion::catalog::information_schema::{InformationSchemaProvider, INFORMA
 use datafusion::catalog::SchemaProvider;
 use tonic::Status;
 
-use super::wire::wire_schema;
+use super::wire::{wire_schema, Compat};
 use crate::engine::Engine;
 
 /// The schema event data stores live in (in catalog `traillake`, as `information_schema` shows).
-pub(crate) const SCHEMA: &str = "default";
+pub(crate) use crate::engine::SCHEMA;
 /// Event data stores are reported as base tables; `information_schema` entries as views.
 pub(crate) const TABLE_TYPES: [&str; 2] = ["BASE TABLE", "VIEW"];
 
@@ -314,31 +314,26 @@ pub(crate) fn schemas(engine: &Engine, catalog_name: &str) -> Vec<(String, Arc<d
     out
 }
 
-/// Every table a query can name: each event data store by name and by id, and the
-/// `information_schema` views. Schemas are the wire schemas results are sent with.
-pub(crate) async fn tables(engine: &Engine) -> Result<Vec<TableEntry>, Status> {
+/// Every table a client lists: each event data store once, by name (its id and ARN still
+/// name it in queries), and the `information_schema` views. Schemas are the wire schemas
+/// results are sent with.
+pub(crate) async fn tables(engine: &Engine, compat: Compat) -> Result<Vec<TableEntry>, Status> {
     let mut out = Vec::new();
     let mut catalogs = engine.context().catalog_names();
     catalogs.sort();
-    let eds_names: Vec<String> =
-        engine.event_data_stores().iter().flat_map(|r| [r.name.clone(), r.id.to_string()]).collect();
     for catalog_name in catalogs {
         for (schema_name, schema) in schemas(engine, &catalog_name) {
             let mut names = schema.table_names();
             names.sort();
             for name in names {
-                let is_eds = schema_name == SCHEMA && eds_names.contains(&name);
-                if schema_name == SCHEMA && !is_eds {
-                    // The lower-case alias of a mixed-case name: resolvable, but not listed twice.
-                    continue;
-                }
                 let provider = schema.table(&name).await.map_err(|e| Status::internal(e.to_string()))?;
                 let Some(provider) = provider else { continue };
+                let is_eds = schema_name == SCHEMA;
                 out.push(TableEntry {
                     catalog: catalog_name.clone(),
                     schema: schema_name.clone(),
                     table_type: if is_eds { TABLE_TYPES[0] } else { TABLE_TYPES[1] },
-                    arrow_schema: wire_schema(&provider.schema()),
+                    arrow_schema: wire_schema(&provider.schema(), compat),
                     name,
                 });
             }

@@ -27,6 +27,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 pub use auth::AuthConfig;
 pub use service::{QUERY_ID_HEADER, QUERY_STATS_TRAILER};
+pub use wire::Compat;
 
 use crate::engine::{Engine, EngineError};
 use crate::store::Store;
@@ -67,6 +68,8 @@ pub struct ServeOptions {
     pub auth: AuthConfig,
     pub tls: Option<TlsFiles>,
     pub limits: Limits,
+    /// Which clients' type support results are shaped for (`serve --compat grafana`).
+    pub compat: Compat,
     /// Listen on a non-loopback address without authentication anyway.
     pub allow_unauthenticated: bool,
 }
@@ -135,7 +138,7 @@ pub async fn start(store: Store, opts: ServeOptions) -> Result<RunningServer, Se
         return Err(ServeError::Unauthenticated(opts.addr));
     }
     let engine = Engine::open(&store).await?;
-    let service = service::TrailLakeFlightSql::new(store, engine, authenticator, opts.limits.clone())
+    let service = service::TrailLakeFlightSql::new(store, engine, authenticator, opts.limits.clone(), opts.compat)
         .map_err(|s| ServeError::Setup(s.message().to_string()))?;
     let checker = service.authenticator();
     let flight =

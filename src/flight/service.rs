@@ -37,7 +37,7 @@ use super::auth::{Authenticator, Principal};
 use super::handles::{self, PreparedHandle, StatementTicket};
 use super::metadata::{self, TABLE_TYPES};
 use super::queries::{Phase, Queries, QueryEntry};
-use super::wire::{to_wire, wire_schema};
+use super::wire::{to_wire, wire_schema, Compat};
 use super::Limits;
 use crate::engine::{Engine, EngineError, QueryStats, QueryStream};
 use crate::store::Store;
@@ -54,12 +54,20 @@ pub(crate) struct TrailLakeFlightSql {
     auth: Authenticator,
     queries: Queries,
     limits: Limits,
+    /// Which clients' type support results are shaped for.
+    compat: Compat,
     sql_info: SqlInfoData,
     xdbc: XdbcTypeInfoData,
 }
 
 impl TrailLakeFlightSql {
-    pub(crate) fn new(store: Store, engine: Engine, auth: Authenticator, limits: Limits) -> Result<Self, Status> {
+    pub(crate) fn new(
+        store: Store,
+        engine: Engine,
+        auth: Authenticator,
+        limits: Limits,
+        compat: Compat,
+    ) -> Result<Self, Status> {
         let state = engine.context().state();
         let mut functions: Vec<String> = state.scalar_functions().keys().cloned().collect();
         functions.extend(state.aggregate_functions().keys().cloned());
@@ -69,6 +77,7 @@ impl TrailLakeFlightSql {
             auth,
             queries: Queries::new(limits.max_concurrent_queries),
             limits,
+            compat,
             sql_info,
             xdbc: metadata::xdbc_info()?,
         })
@@ -94,7 +103,7 @@ impl TrailLakeFlightSql {
                 query
             }
         };
-        let schema = wire_schema(&query.schema());
+        let schema = wire_schema(&query.schema(), self.compat);
         let query_id = uuid::Uuid::new_v4().to_string();
         self.queries.entry(&query_id);
         let ticket = StatementTicket { query_id: query_id.clone(), sql, params };
@@ -121,7 +130,7 @@ impl TrailLakeFlightSql {
                 query
             }
         };
-        let schema = wire_schema(&query.schema());
+        let schema = wire_schema(&query.schema(), self.compat);
         let stream = query.execute_with(Some(self.limits.query_memory_bytes)).await.map_err(status_of)?;
         entry.set(Phase::Running);
         let stats = Arc::new(Mutex::new(None));
@@ -549,7 +558,7 @@ impl FlightSqlService for TrailLakeFlightSql {
     ) -> Result<Response<DoGetStream>, Status> {
         let engine = self.engines.get().await;
         let mut b = query.into_builder();
-        for t in metadata::tables(&engine).await? {
+        for t in metadata::tables(&engine, self.compat).await? {
             b.append(&t.catalog, &t.schema, &t.name, t.table_type, &t.arrow_schema)
                 .map_err(|e| Status::internal(e.to_string()))?;
         }
@@ -685,7 +694,7 @@ impl FlightSqlService for TrailLakeFlightSql {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let engine = self.engines.get().await;
         let planned = engine.plan(&query.query).await.map_err(status_of)?;
-        let dataset = wire_schema(&planned.schema());
+        let dataset = wire_schema(&planned.schema(), self.compat);
         let types = planned.parameter_types().map_err(status_of)?;
         let parameter_schema = if types.is_empty() {
             bytes::Bytes::new()
@@ -695,7 +704,7 @@ impl FlightSqlService for TrailLakeFlightSql {
                 .enumerate()
                 .map(|(i, t)| Field::new(format!("${}", i + 1), t.clone().unwrap_or(DataType::Utf8), true))
                 .collect();
-            ipc_schema(&wire_schema(&Schema::new(fields)))?
+            ipc_schema(&wire_schema(&Schema::new(fields), Compat::Standard))?
         };
         let handle = PreparedHandle { id: uuid::Uuid::new_v4().to_string(), sql: query.query, params: None };
         Ok(ActionCreatePreparedStatementResult {

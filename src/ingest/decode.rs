@@ -22,10 +22,10 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::tape::{Doc, Kind, Tape, Value};
 use super::time::{parse_event_time, MICROS_PER_DAY};
 use crate::schema::event_text::{write_stored, Reference};
 use crate::schema::{self, Derived, EventSchema, FieldSpec, FieldType};
+use crate::tape::{Doc, Kind, Tape, Value};
 
 /// `eventType` of CloudTrail Insights records, which belong in an Insights store.
 const INSIGHT_EVENT_TYPE: &str = "AwsCloudTrailInsight";

@@ -14,7 +14,6 @@ pub mod progress;
 pub mod quarantine;
 pub mod sources;
 pub mod split;
-pub mod tape;
 pub mod time;
 pub mod worker;
 pub mod writer;
@@ -27,6 +26,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::human::human_bytes;
 use crate::store::{table, EdsStatus, Store, StoreError};
 pub use writer::{WriterConfig, DEFAULT_COMMIT_MB};
 
@@ -136,21 +136,6 @@ impl IngestReport {
             );
         }
         s
-    }
-}
-
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }
 

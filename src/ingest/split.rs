@@ -10,7 +10,7 @@
 
 use std::io::{self, Read};
 
-use super::tape::{Doc, Tape};
+use crate::tape::{Doc, Tape};
 
 /// Largest record CloudTrail produces (MaxEventSize `Large`); bigger ones are quarantined.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;

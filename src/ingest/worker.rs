@@ -14,8 +14,8 @@ use super::progress::Counters;
 use super::quarantine::QuarantineItem;
 use super::sources::{open_decoded, Decoded, Fetched, SourceObject};
 use super::split::{Piece, Splitter, QUARANTINE_PREFIX_BYTES};
-use super::tape::Doc;
 use crate::schema;
+use crate::tape::Doc;
 
 /// Rows per batch handed to the writer.
 const BATCH_ROWS: usize = 4 * 1024;

@@ -16,11 +16,8 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::arrow::datatypes::{Date32Type, TimestampMicrosecondType};
 #[allow(deprecated)]
 use datafusion::parquet::arrow::async_reader::ParquetObjectReader;
-use datafusion::parquet::arrow::{ArrowSchemaConverter, ParquetRecordBatchStreamBuilder, ProjectionMask};
-use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
-use datafusion::parquet::file::metadata::SortingColumn;
-use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
-use datafusion::parquet::schema::types::ColumnPath;
+use datafusion::parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use datafusion::parquet::file::properties::WriterProperties;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::Action;
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -41,7 +38,7 @@ use crate::schema::event_text::{original, EventTextError, Referenced};
 use crate::schema::{self, CHECKSUM_COLUMN};
 use crate::store::selectors::{self, AdvancedEventSelector};
 use crate::store::table::{CommitLedger, COMMIT_INFO_KEY};
-use crate::store::{EdsRecord, Store};
+use crate::store::{parquet, EdsRecord, Store};
 
 /// Rows per sorted chunk handed to the Parquet encoder: each chunk is a copy of its rows, so
 /// small chunks keep the encoders' memory small.
@@ -50,9 +47,6 @@ const CHUNK_ROWS: usize = 8 * 1024;
 /// commit. In delivery order a day's last events come with the next day's first deliveries;
 /// later stragglers only make another file for the day.
 const DEFAULT_QUIET_BYTES: usize = 48 * 1024 * 1024;
-/// Rows per row group at most (the encoder holds a row group's pages, compressed, until it is
-/// complete).
-const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Dedup keys kept in memory; past this, keys of committed days are dropped and re-read
 /// from the table if those days come up again.
 const SEEN_KEYS_LIMIT: usize = 8_000_000;
@@ -86,6 +80,13 @@ pub struct WriterConfig {
     pub bloom_filters: bool,
     /// Decoded bytes after a day's last row that make it quiet: encoded before the commit.
     pub quiet_bytes: usize,
+}
+
+impl WriterConfig {
+    /// The Parquet settings this writer encodes with.
+    pub fn parquet(&self) -> parquet::ParquetSettings {
+        parquet::ParquetSettings { zstd_level: self.zstd_level, bloom_filters: self.bloom_filters }
+    }
 }
 
 impl Default for WriterConfig {
@@ -144,7 +145,7 @@ impl<'a> Writer<'a> {
         run_id: String,
         selectors: Option<Vec<AdvancedEventSelector>>,
     ) -> Self {
-        let props = parquet_properties(&config);
+        let props = parquet::writer_properties(&config.parquet());
         let legacy_checksum = crate::store::table::stores_checksum(&table);
         let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(rec.retention_period));
         Self {
@@ -619,67 +620,6 @@ fn time_order(batches: &[RecordBatch], rows: Vec<(u32, u32)>) -> Result<Vec<(usi
     Ok(order.into_iter().map(|(_, b, r)| (b, r)).collect())
 }
 
-/// Parquet settings: zstd, dictionaries only where values repeat, page statistics on
-/// `eventtime` (files are sorted by it), sorted-by metadata.
-pub fn parquet_properties(config: &WriterConfig) -> WriterProperties {
-    let level = ZstdLevel::try_new(config.zstd_level).unwrap_or_default();
-    let s = schema::cloudtrail();
-    let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(level))
-        // Version 2 data pages: values are compressed straight into the page, where version 1
-        // copies each page once more (and the copy doubles the fresh memory an encoder
-        // touches). The encodings stay version 1's: plain where there is no dictionary.
-        .set_writer_version(WriterVersion::PARQUET_2_0)
-        .set_encoding(Encoding::PLAIN)
-        .set_created_by(format!("traillake {}", env!("CARGO_PKG_VERSION")))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        // Min/max only where they serve data skipping (the Delta stats columns): computing them
-        // for every 1 KB event text or map value costs a string comparison per value.
-        .set_statistics_enabled(EnabledStatistics::None)
-        .set_column_statistics_enabled(ColumnPath::from("eventtime"), EnabledStatistics::Page);
-    for col in crate::store::table::STATS_COLUMNS.split(',').filter(|c| *c != "eventtime") {
-        let path = ColumnPath::new(col.split('.').map(str::to_string).collect());
-        b = b.set_column_statistics_enabled(path, EnabledStatistics::Chunk);
-    }
-    if let Some(i) = s.index_of("eventtime") {
-        b = b.set_sorting_columns(Some(vec![SortingColumn {
-            column_idx: i as i32,
-            descending: false,
-            nulls_first: false,
-        }]));
-    }
-    // Dictionaries only pay where values repeat; for unique-per-event columns they are pure cost.
-    let unique = ["eventjson", CHECKSUM_COLUMN, "eventid", "requestid", "sharedeventid", "eventtime", "errormessage"];
-    for col in unique {
-        b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
-    }
-    // The other single-valued columns (names, Regions, account ids, ARNs, flags) are dictionary
-    // indices: zstd shrinks them by 1.0–1.3× (the bench trail: 0.7 MiB in all), yet costs a
-    // compressor per column and file. They stay uncompressed; text, ids, maps and lists do not.
-    if let Ok(leaves) = ArrowSchemaConverter::new().convert(&s.files) {
-        for leaf in leaves.columns() {
-            let path = leaf.path();
-            let top = path.parts().first().map(String::as_str).unwrap_or_default();
-            if leaf.max_rep_level() == 0 && !unique.contains(&top) {
-                b = b.set_column_compression(path.clone(), Compression::UNCOMPRESSED);
-            }
-        }
-    }
-    for map in ["requestparameters", "responseelements", "additionaleventdata", "serviceeventdetails"] {
-        let path = ColumnPath::new(vec![map.into(), "key_value".into(), "value".into()]);
-        b = b.set_column_dictionary_enabled(path, false);
-    }
-    // Sorted times: deltas are tiny.
-    b = b.set_column_encoding(ColumnPath::from("eventtime"), Encoding::DELTA_BINARY_PACKED);
-    if config.bloom_filters {
-        for col in ["eventid", "sourceipaddress"] {
-            b = b.set_column_bloom_filter_enabled(ColumnPath::from(col), true);
-        }
-        b = b.set_column_bloom_filter_enabled(ColumnPath::new(vec!["useridentity".into(), "accesskeyid".into()]), true);
-    }
-    b.build()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -694,25 +634,6 @@ mod tests {
         assert_eq!(quiet_day(&days, 1400, 800), Some(10));
         assert_eq!(quiet_day(&days, 900, 1), Some(10), "the day a row just arrived for is never quiet");
         assert_eq!(quiet_day(&[(13, day(900))].into(), 900, 1), None);
-    }
-
-    #[test]
-    fn text_ids_maps_and_lists_are_compressed_dictionary_columns_are_not() {
-        let props = parquet_properties(&WriterConfig::default());
-        let path = |p: &str| ColumnPath::new(p.split('.').map(str::to_string).collect());
-        let zstd = Compression::ZSTD(ZstdLevel::default());
-        for col in ["eventjson", "eventid", "requestid", "errormessage", "eventtime", CHECKSUM_COLUMN] {
-            assert_eq!(props.compression(&path(col)), zstd, "{col}");
-        }
-        for col in ["requestparameters.key_value.value", "responseelements.key_value.key", "resources.list.element.arn"]
-        {
-            assert_eq!(props.compression(&path(col)), zstd, "{col}");
-        }
-        for col in ["eventname", "awsregion", "useridentity.arn", "useridentity.sessioncontext.sessionissuer.arn"] {
-            assert_eq!(props.compression(&path(col)), Compression::UNCOMPRESSED, "{col}");
-        }
-        assert_eq!(props.writer_version(), WriterVersion::PARQUET_2_0);
-        assert_eq!(props.encoding(&path("eventname")), Some(Encoding::PLAIN), "version 1's fallback encoding");
     }
 
     #[test]

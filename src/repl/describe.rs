@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ingest::human_bytes;
+use crate::human::human_bytes;
 use crate::schema::{self, FieldSpec, FieldType};
 use crate::store::table::TableFigures;
 use crate::store::EdsRecord;

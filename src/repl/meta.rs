@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::output::Format;
+use crate::output::Format;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Meta {

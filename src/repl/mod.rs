@@ -10,18 +10,16 @@ pub mod meta;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use futures::TryStreamExt;
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
 
-use crate::cli::output::{self, Format};
-use crate::cli::CliError;
 use crate::engine::{lake_sql, Engine};
-use crate::library::Library;
-use crate::saved::{self, SavedQuery};
+use crate::error::Error;
+use crate::investigate::library::Library;
+use crate::investigate::saved::{self, SavedQuery};
+use crate::output::{self, Format, RunOptions, Screen};
 use crate::store::{EdsRecord, Store};
 use complete::Vocabulary;
 use helper::{LakeHelper, MapKeySampler};
@@ -41,20 +39,20 @@ pub struct ReplOptions {
 }
 
 /// Runs the session until Ctrl-D or `\q`; returns the exit code.
-pub async fn run(store: &Store, opts: ReplOptions) -> Result<i32, CliError> {
+pub async fn run(store: &Store, opts: ReplOptions) -> Result<i32, Error> {
     let engine = Engine::open(store).await?;
-    let default_eds = crate::cli::default_eds(store).await?;
-    let library = Library::open(opts.queries_dir.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
+    let default_eds = store.default_eds().await?;
+    let library = Library::open(opts.queries_dir.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
     let config = Config::builder()
         .max_history_size(10_000)
-        .map_err(|e| CliError::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(e.to_string()))?
         .history_ignore_dups(true)
-        .map_err(|e| CliError::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(e.to_string()))?
         .history_ignore_space(true)
         .completion_type(rustyline::CompletionType::List)
         .build();
     let mut editor: Editor<LakeHelper, FileHistory> =
-        Editor::with_config(config).map_err(|e| CliError::Internal(format!("cannot start the line editor: {e}")))?;
+        Editor::with_config(config).map_err(|e| Error::Internal(format!("cannot start the line editor: {e}")))?;
     let history = opts.history.or_else(default_history_path);
     if let Some(h) = &history {
         if let Some(dir) = h.parent() {
@@ -87,7 +85,7 @@ pub async fn run(store: &Store, opts: ReplOptions) -> Result<i32, CliError> {
             // Ctrl-C at the prompt clears the line, as in a shell.
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
-            Err(e) => return Err(CliError::Internal(format!("line editor: {e}"))),
+            Err(e) => return Err(Error::Internal(format!("line editor: {e}"))),
         };
         if !text.trim().is_empty() {
             let _ = editor.add_history_entry(text.trim_end());
@@ -113,7 +111,7 @@ pub async fn run(store: &Store, opts: ReplOptions) -> Result<i32, CliError> {
                         report(&e);
                     }
                 }
-                Err(msg) => report(&CliError::Usage(msg)),
+                Err(msg) => report(&Error::Usage(msg)),
             },
             Buffer::Statements(statements) => {
                 for sql in statements {
@@ -137,7 +135,7 @@ fn default_history_path() -> Option<PathBuf> {
 }
 
 /// Errors are one line on stderr; the session goes on.
-fn report(e: &CliError) {
+fn report(e: &Error) {
     let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
     eprintln!("error: {msg}");
 }
@@ -190,10 +188,10 @@ impl Session<'_> {
         }
     }
 
-    async fn refresh(&mut self) -> Result<(), CliError> {
+    async fn refresh(&mut self) -> Result<(), Error> {
         self.engine = Engine::open(self.store).await?;
-        self.default_eds = crate::cli::default_eds(self.store).await?;
-        self.library = Library::open(self.queries_dir.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
+        self.default_eds = self.store.default_eds().await?;
+        self.library = Library::open(self.queries_dir.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
         Ok(())
     }
 
@@ -217,14 +215,10 @@ impl Session<'_> {
         }
     }
 
-    async fn run_sql(&mut self, sql: &str) -> Result<(), CliError> {
-        let started = Instant::now();
-        let query = self.engine.plan(sql).await?;
-        let mut stream = query.execute().await?;
-        let schema = stream.schema();
+    async fn run_sql(&mut self, sql: &str) -> Result<(), Error> {
         let to_terminal = self.output.is_none();
         if self.format == Format::Parquet && to_terminal {
-            return Err(CliError::Usage("Parquet is binary: send results to a file first with \\o FILE".into()));
+            return Err(Error::Usage("Parquet is binary: send results to a file first with \\o FILE".into()));
         }
         let out: Box<dyn Write + Send + '_> = match &mut self.output {
             Some((_, f)) => Box::new(f),
@@ -232,49 +226,26 @@ impl Session<'_> {
         };
         // A table is for reading: cut long cells and stop printing rows after a screenful of
         // screens (still counting them); files get every row in full.
-        let shown_schema = if self.format == Format::Table && to_terminal {
-            output::for_display(&arrow::array::RecordBatch::new_empty(schema.clone()), TABLE_MAX_CELL)?.schema()
-        } else {
-            schema.clone()
-        };
-        let mut sink = output::Sink::new(self.format, out, &shown_schema)?;
-        let mut shown = 0usize;
-        while let Some(batch) = stream.try_next().await? {
-            if self.format == Format::Table && to_terminal {
-                if shown < TABLE_MAX_ROWS {
-                    let take = batch.num_rows().min(TABLE_MAX_ROWS - shown);
-                    sink.write(&output::for_display(&batch.slice(0, take), TABLE_MAX_CELL)?)?;
-                    shown += take;
-                }
-            } else {
-                sink.write(&batch)?;
-            }
-        }
-        let stats = stream.stats();
-        let rows = stats.rows_returned as usize;
-        let mut footer = if self.timing {
-            output::footer(rows, started.elapsed())
-        } else {
-            format!("{rows} {}", if rows == 1 { "row" } else { "rows" })
-        };
-        if self.format == Format::Table && to_terminal && rows > shown {
-            footer.push_str(&format!(" ({shown} shown; \\o FILE or \\format csv for all)"));
-        }
-        let table_footer = (self.format == Format::Table).then_some(footer.as_str());
-        let mut out = sink.finish(table_footer)?;
-        out.flush()?;
-        drop(out);
+        let screen = to_terminal.then_some(Screen {
+            max_rows: TABLE_MAX_ROWS,
+            max_cell: TABLE_MAX_CELL,
+            more_hint: "\\o FILE or \\format csv for all",
+        });
+        let opts = RunOptions { format: self.format, screen, timing: self.timing };
+        let mut ran = output::run(&self.engine, sql, &opts, out).await?;
+        ran.out.flush()?;
+        drop(ran.out);
         if self.format != Format::Table || !to_terminal {
             // Other formats carry no footer of their own: say what happened on stderr.
-            eprintln!("{footer}");
+            eprintln!("{}", ran.footer);
         }
         if self.stats {
-            eprintln!("{}", stats.summary());
+            eprintln!("{}", ran.stats.summary());
         }
         Ok(())
     }
 
-    async fn meta(&mut self, cmd: Meta) -> Result<(), CliError> {
+    async fn meta(&mut self, cmd: Meta) -> Result<(), Error> {
         match cmd {
             Meta::Help => println!("{}", meta::HELP),
             Meta::Quit | Meta::Refresh => {}
@@ -284,9 +255,7 @@ impl Session<'_> {
                 let found = figures.iter().find(|(r, _)| r.is_named(&name));
                 match found {
                     Some((rec, fig)) => println!("{}", describe::schema_tree(rec, fig)),
-                    None => {
-                        return Err(CliError::Usage(format!("no event data store named `{name}` (\\d lists them)")))
-                    }
+                    None => return Err(Error::Usage(format!("no event data store named `{name}` (\\d lists them)"))),
                 }
             }
             Meta::Timing(v) => {
@@ -309,7 +278,7 @@ impl Session<'_> {
             }
             Meta::Output(Some(path)) => {
                 let f = std::fs::File::create(&path)
-                    .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?;
+                    .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?;
                 if let Some((_, mut old)) = self.output.replace((path.clone(), io::BufWriter::new(f))) {
                     old.flush()?;
                 }
@@ -317,7 +286,7 @@ impl Session<'_> {
             }
             Meta::Include { file, params } => {
                 let text = std::fs::read_to_string(&file)
-                    .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", file.display())))?;
                 let sql = self.render(&file.display().to_string(), &text, &params).await?;
                 self.run_script(&file, &sql).await?;
             }
@@ -327,6 +296,7 @@ impl Session<'_> {
                         self.queries_dir.as_ref().map_or("the built-in library".into(), |d| d.display().to_string());
                     eprintln!("no saved queries in {dir}");
                 }
+                let mut list = output::Listing::new();
                 for e in self.library.entries() {
                     let params: Vec<String> = e
                         .query
@@ -337,14 +307,15 @@ impl Session<'_> {
                             None => p.name.clone(),
                         })
                         .collect();
-                    println!("{:<40} {}", e.name, e.query.description);
+                    list.row(&[e.name.clone(), e.query.description.clone()]);
                     if !params.is_empty() {
-                        println!("{:<40}   params: {}", "", params.join(" "));
+                        list.row(&[String::new(), format!("  params: {}", params.join(" "))]);
                     }
                 }
+                print!("{list}");
             }
             Meta::Run { name, params } => {
-                let entry = self.library.get(&name).map_err(|e| CliError::Usage(e.to_string()))?;
+                let entry = self.library.get(&name).map_err(|e| Error::Usage(e.to_string()))?;
                 let (origin, text) = (entry.origin.clone(), entry.query.sql.clone());
                 let sql = self.render(&origin, &text, &params).await?;
                 self.run_script(Path::new(&origin), &sql).await?;
@@ -354,18 +325,18 @@ impl Session<'_> {
     }
 
     /// A saved query's text with its placeholders filled in.
-    async fn render(&self, origin: &str, text: &str, params: &[String]) -> Result<String, CliError> {
-        let q = SavedQuery::parse(origin, text).map_err(|e| CliError::Usage(e.to_string()))?;
+    async fn render(&self, origin: &str, text: &str, params: &[String]) -> Result<String, Error> {
+        let q = SavedQuery::parse(origin, text).map_err(|e| Error::Usage(e.to_string()))?;
         if params.is_empty() && !text.contains("{{") {
             return Ok(text.to_string());
         }
-        let values = saved::parse_assignments(params).map_err(|e| CliError::Usage(e.to_string()))?;
+        let values = saved::parse_assignments(params).map_err(|e| Error::Usage(e.to_string()))?;
         let eds = self.default_eds.as_ref().map(|r| r.id.to_string());
-        q.render(&values, eds.as_deref()).map_err(|e| CliError::Usage(e.to_string()))
+        q.render(&values, eds.as_deref()).map_err(|e| Error::Usage(e.to_string()))
     }
 
-    async fn run_script(&mut self, origin: &Path, sql: &str) -> Result<(), CliError> {
-        let statements = input::split_script(sql).map_err(|e| CliError::Usage(format!("{}: {e}", origin.display())))?;
+    async fn run_script(&mut self, origin: &Path, sql: &str) -> Result<(), Error> {
+        let statements = input::split_script(sql).map_err(|e| Error::Usage(format!("{}: {e}", origin.display())))?;
         for s in statements {
             if !self.run_cancellable(s).await {
                 break;

@@ -148,7 +148,7 @@ async fn maintain_one(
             .with_filters(&filters)
             .with_type(OptimizeType::ZOrder(vec!["eventtime".to_string()]))
             .with_target_size(target)
-            .with_writer_properties(crate::ingest::writer::parquet_properties(&Default::default()))
+            .with_writer_properties(super::parquet::writer_properties(&Default::default()))
             .await?;
         t = t2;
         if metrics.num_files_removed > 0 {

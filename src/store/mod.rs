@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod lifecycle;
 pub mod maintain;
+pub mod parquet;
 pub mod selectors;
 pub mod table;
 
@@ -129,6 +130,20 @@ impl Store {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The store a query's `{{eds}}` and a command without `--eds` mean: the one named
+    /// "default", else the only queryable one (None when that leaves a choice).
+    pub async fn default_eds(&self) -> Result<Option<EdsRecord>, StoreError> {
+        let cat = self.catalog().await?;
+        if let Some(d) = cat.find(DEFAULT_EDS_NAME) {
+            return Ok(Some(d.clone()));
+        }
+        let mut live = cat.event_data_stores.iter().filter(|e| e.status != EdsStatus::PendingDeletion);
+        Ok(match (live.next(), live.next()) {
+            (Some(one), None) => Some(one.clone()),
+            _ => None,
+        })
     }
 
     fn catalog_display(&self) -> String {

@@ -114,3 +114,124 @@ fn demo_runs_offline_and_finds_the_planted_incident() {
     let again = run(&["demo", "--out", trail.to_str().expect("p"), "--events", "2000"], &st);
     assert!(stderr(&again).contains("0 events added"), "{}", stderr(&again));
 }
+
+/// A store with two events (A and B), named "audit"; returns the store path and the id.
+fn two_event_store(tmp: &std::path::Path) -> (std::path::PathBuf, String) {
+    let st = tmp.join("store");
+    let out = run(&["eds", "create", "audit"], &st);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    let f = tmp.join("e.json");
+    write(
+        &f,
+        format!(
+            "{{\"Records\":[{},{}]}}",
+            event("41000000-0000-4000-8000-000000000001", "2026-10-01T00:00:00Z", "A"),
+            event("41000000-0000-4000-8000-000000000002", "2026-10-02T00:00:00Z", "B")
+        ),
+    );
+    let ing = run(&["ingest", f.to_str().expect("p"), "--eds", "audit", "--no-progress"], &st);
+    assert_eq!(ing.status.code(), Some(0), "{}", stderr(&ing));
+    (st, id)
+}
+
+/// Mistakes in what the user asked exit 1 with one clear line; only internal faults exit 2.
+#[test]
+fn user_mistakes_exit_1_and_an_unknown_table_names_the_stores_there_are() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (st, id) = two_event_store(tmp.path());
+    let mistakes = [
+        "SELECT * FROM nosuch",
+        "SELECT eventnmae FROM audit",
+        "SELECT eventname + 1 FROM audit",
+        "SELECT * FROM audit a JOIN audit b ON a.useridentity = 'x'",
+        "SELECT CAST(eventname AS INTEGER) FROM audit",
+        "SELECT json_extract_scalar(eventjson, 'not a path') FROM audit",
+    ];
+    for sql in mistakes {
+        let out = run(&["query", sql], &st);
+        assert_eq!(out.status.code(), Some(1), "{sql}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("error: "), "{sql}: {}", stderr(&out));
+    }
+    let unknown = stderr(&run(&["query", "SELECT * FROM nosuch"], &st));
+    assert!(unknown.contains("nosuch") && unknown.contains("audit") && unknown.contains(&id), "{unknown}");
+    let empty = tmp.path().join("empty");
+    let none = stderr(&run(&["query", "SELECT * FROM nosuch"], &empty));
+    assert!(none.contains("no event data stores yet"), "{none}");
+
+    // Command-line mistakes are the user's too (clap alone would exit 2).
+    for args in [&["--badflag"][..], &["query", "--format", "xml", "SELECT 1"], &["eds", "nosuchcommand"]] {
+        let out = run(args, &st);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(run(&["--help"], &st).status.code(), Some(0));
+    assert_eq!(run(&["--version"], &st).status.code(), Some(0));
+}
+
+/// SQL as people paste it: starting with a `--` comment, or piped in on standard input.
+#[test]
+fn query_text_may_start_with_a_comment_or_come_on_stdin() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (st, _) = two_event_store(tmp.path());
+    let sql = "-- returns both events\nSELECT eventName FROM audit ORDER BY eventName";
+    let out = run(&["query", sql, "--format", "csv"], &st);
+    assert_eq!(stdout(&out), "eventname\nA\nB\n", "{}", stderr(&out));
+    let out = run(&["query", "--format", "csv", sql], &st);
+    assert_eq!(stdout(&out), "eventname\nA\nB\n", "flags before the text: {}", stderr(&out));
+    let out = run(&["query", "--stats", "--format", "csv", "SELECT count(*) AS n FROM audit"], &st);
+    assert_eq!(stdout(&out), "n\n2\n", "flags stay flags: {}", stderr(&out));
+    assert!(stderr(&out).contains("events matched"), "{}", stderr(&out));
+
+    let piped = |args: &[&str], input: &str| {
+        let mut child = bin()
+            .arg("--store")
+            .arg(&st)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child.wait_with_output().expect("wait")
+    };
+    for args in [
+        &["query", "--format", "csv"][..],
+        &["query", "-", "--format", "csv"],
+        &["query", "-f", "-", "--format", "csv"],
+    ] {
+        let out = piped(args, sql);
+        assert_eq!(stdout(&out), "eventname\nA\nB\n", "{args:?}: {}", stderr(&out));
+    }
+    let out = piped(
+        &["query", "-f", "-", "--format", "csv", "--param", "name=B"],
+        "-- param: name A\nSELECT eventName FROM {{eds}} WHERE eventName = {{name}}",
+    );
+    assert_eq!(stdout(&out), "eventname\nB\n", "a saved query on stdin: {}", stderr(&out));
+    let out = piped(&["query"], "  \n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no SQL"), "{}", stderr(&out));
+}
+
+/// `eds list` is a table whose columns line up whatever the status or name length.
+#[test]
+fn eds_list_columns_line_up() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let st = tmp.path().join("store");
+    for name in ["abc", "a-store-with-a-name-longer-than-twenty-four"] {
+        let out = run(&["eds", "create", name], &st);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(run(&["eds", "stop-ingestion", "abc"], &st).status.success());
+    let out = stdout(&run(&["eds", "list"], &st));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    for column in ["NAME", "STATUS", "CREATED"] {
+        let at = lines[0].find(column).expect("header");
+        for line in &lines[1..] {
+            assert!(line[..at].ends_with("  ") && !line[at..].starts_with(' '), "{column} misaligned:\n{out}");
+        }
+    }
+    assert!(out.contains("STOPPED_INGESTION") && out.contains("366 days"), "{out}");
+}

@@ -26,6 +26,16 @@ pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A test whose tool (a Python package `.ci/run` installs) is missing: skipped with a message
+/// on a developer's machine, failed under CI (`CI=true`), where a skip would hide that the
+/// test never ran.
+pub(crate) fn skip_or_fail(why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("CI=true and a tool the tests need is missing: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
 /// `../shared/data` from the repository root, if present.
 pub(crate) fn shared_data() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
@@ -61,7 +71,7 @@ pub(crate) async fn query_json(store: &Store, sql: &str) -> Vec<serde_json::Valu
         .await
         .expect("collect");
     let mut buf = Vec::new();
-    traillake::cli::output::write_batches(&mut buf, traillake::cli::output::Format::Json, &batches).expect("json");
+    traillake::output::write_batches(&mut buf, traillake::output::Format::Json, &batches).expect("json");
     serde_json::from_slice::<Vec<serde_json::Value>>(&buf).expect("parse json")
 }
 

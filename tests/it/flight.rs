@@ -25,7 +25,14 @@ const USER: &str = "auditor";
 const PASSWORD: &str = "correct horse";
 
 fn options(auth: AuthConfig, limits: Limits) -> ServeOptions {
-    ServeOptions { addr: "127.0.0.1:0".parse().expect("addr"), auth, tls: None, limits, allow_unauthenticated: false }
+    ServeOptions {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        auth,
+        tls: None,
+        limits,
+        compat: Default::default(),
+        allow_unauthenticated: false,
+    }
 }
 
 fn password() -> AuthConfig {
@@ -141,7 +148,9 @@ async fn flight_sql_statements_prepared_statements_and_metadata() {
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'default' ORDER BY table_name",
     )
     .await;
-    assert!(strings(&b, 0).contains(&"demo".to_string()));
+    assert_eq!(strings(&b, 0), vec!["demo"], "each store once, by name");
+    let (_, b) = sql(&mut c, &format!("SELECT count(*) FROM {id}")).await;
+    assert!(first_i64(&b) > 0, "the id still names the store in queries");
 
     // Prepared statement with a parameter; re-binding and re-executing work.
     let mut prepared =
@@ -187,7 +196,8 @@ async fn flight_sql_statements_prepared_statements_and_metadata() {
     let types = strings(&tables, 3);
     let demo_at = names.iter().position(|n| n == "demo").expect("demo listed");
     assert_eq!(types[demo_at], "BASE TABLE");
-    assert!(names.contains(&id), "listed by id too: {names:?}");
+    assert!(!names.contains(&id), "listed once, by name, not by id too: {names:?}");
+    assert_eq!(names.iter().filter(|n| *n == "demo").count(), 1, "{names:?}");
     assert!(names.contains(&"tables".to_string()), "information_schema views listed: {names:?}");
     let schema_bytes = tables[0].column(4).as_any().downcast_ref::<arrow::array::BinaryArray>().expect("binary");
     let demo_schema =
@@ -395,58 +405,119 @@ async fn flight_sql_tls_and_exposure_refusal() {
     server.stop().await.expect("stop");
 }
 
-/// The Python ADBC driver (what notebooks and Superset use) against the real binary.
+/// `--compat grafana`: what Grafana's Flight SQL data source cannot read (Int32 `date_part`,
+/// UInt64 `approx_distinct`, Date32 days, nested columns) arrives as int64, nanosecond
+/// timestamps and JSON text, advertised and streamed alike, with the same values.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flight_sql_python_adbc_end_to_end() {
-    let probe = std::process::Command::new("python3").args(["-c", "import adbc_driver_flightsql, pyarrow"]).output();
+async fn grafana_compat_sends_only_types_grafana_reads() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = demo_store(tmp.path()).await;
+    let expected = count(&store, "SELECT approx_distinct(sourceIPAddress) FROM demo").await;
+    let mut opts = options(password(), Limits::default());
+    opts.compat = flight::Compat::Grafana;
+    let server = flight::start(store_in(tmp.path()), opts).await.expect("start");
+    let mut c = client(&server).await;
+    let q = "SELECT date_part('hour', eventTime) AS hour, approx_distinct(sourceIPAddress) AS ips, \
+             CAST(min(eventTime) AS DATE) AS day, min(eventTime) AS first, first_value(userIdentity) AS who, \
+             count(*) AS n, avg(CAST(1 AS REAL)) AS one \
+             FROM demo GROUP BY 1 ORDER BY 1";
+    let (advertised, batches) = sql(&mut c, q).await;
+    assert_eq!(batches[0].schema().as_ref(), &advertised, "DoGet schema drifted from FlightInfo");
+    let types: Vec<&DataType> = advertised.fields().iter().map(|f| f.data_type()).collect();
+    use arrow::datatypes::TimeUnit::Nanosecond;
+    assert!(matches!(types[0], DataType::Int64), "{types:?}");
+    assert!(matches!(types[1], DataType::Int64), "{types:?}");
+    assert!(matches!(types[2], DataType::Timestamp(Nanosecond, _)), "{types:?}");
+    assert!(matches!(types[3], DataType::Timestamp(Nanosecond, _)), "{types:?}");
+    assert_eq!(types[4], &DataType::Utf8, "nested as JSON text");
+    assert_eq!(types[5], &DataType::Int64);
+    assert_eq!(types[6], &DataType::Float64);
+    let who = strings(&batches, 4);
+    assert!(who.iter().all(|w| w.starts_with('{') && w.contains("\"type\":")), "{who:?}");
+    let hours: Vec<i64> = strings(&batches, 0).iter().map(|v| v.parse().expect("int")).collect();
+    assert!(!hours.is_empty() && hours.iter().all(|h| (0..24).contains(h)), "{hours:?}");
+    // Per-hour distinct counts are at most the whole trail's.
+    let ips: Vec<i64> = strings(&batches, 1).iter().map(|v| v.parse().expect("int")).collect();
+    assert!(ips.iter().all(|n| *n >= 1 && *n <= expected), "{ips:?} vs {expected}");
+    // Without the flag the same query keeps its types (ADBC and JDBC read them all).
+    let plain = flight::start(store_in(tmp.path()), options(password(), Limits::default())).await.expect("start");
+    let mut c = client(&plain).await;
+    let (advertised, _) = sql(&mut c, q).await;
+    assert!(matches!(advertised.field(4).data_type(), DataType::Struct(_)), "{advertised:?}");
+    assert!(matches!(advertised.field(2).data_type(), DataType::Date32), "{advertised:?}");
+    server.stop().await.expect("stop");
+    plain.stop().await.expect("stop");
+}
+
+/// The Python clients BI users install, against the real binary: the ADBC driver (notebooks)
+/// and flightsql-dbapi's SQLAlchemy dialect (Superset). ADBC 1.13 sends Basic credentials as
+/// base64 without `=` padding, so the login is tried with a `user:password` of each length
+/// mod 3 (the padding differs in each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flight_sql_python_clients_end_to_end() {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import adbc_driver_flightsql, pyarrow, flightsql, sqlalchemy, pandas"])
+        .output();
     if !probe.map(|o| o.status.success()).unwrap_or(false) {
-        eprintln!("SKIPPED: python3 with adbc-driver-flightsql and pyarrow is needed (pip install adbc-driver-flightsql pyarrow; .ci/run installs them)");
+        skip_or_fail(
+            "python3 with adbc-driver-flightsql, pyarrow, flightsql-dbapi and pandas is needed \
+             (pip install adbc-driver-flightsql pyarrow flightsql-dbapi pandas; .ci/run installs them)",
+        );
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
     let store = demo_store(tmp.path()).await;
     let expected = count(&store, "SELECT count(*) FROM demo WHERE eventName = 'ConsoleLogin'").await;
-    let mut child = bin()
-        .arg("--store")
-        .arg(tmp.path().join("store"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--user", USER, "--password", PASSWORD])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("serve");
-    // The first stderr line names the bound address.
-    let child_err = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(child_err).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
+    let logins = [(USER, PASSWORD), ("analyst", "s3cr3t"), ("ir-bot", "p@ss w0rd")];
+    let remainders: std::collections::BTreeSet<usize> =
+        logins.iter().map(|(u, p)| (u.len() + 1 + p.len()) % 3).collect();
+    assert_eq!(remainders.len(), 3, "credentials of every length mod 3");
+    for (n, (user, password)) in logins.into_iter().enumerate() {
+        let mut child = bin()
+            .arg("--store")
+            .arg(tmp.path().join("store"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--user", user, "--password", password])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("serve");
+        // The first stderr line names the bound address.
+        let child_err = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(child_err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let url = loop {
+            let line = rx.recv_timeout(Duration::from_secs(60)).expect("server start line");
+            if let Some(at) = line.find("grpc://") {
+                break line[at..].split_whitespace().next().expect("url").to_string();
+            }
+        };
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flight_adbc.py");
+        let mut python = std::process::Command::new("python3");
+        python
+            .arg(&script)
+            .env("TRAILLAKE_URL", &url)
+            .env("TRAILLAKE_USER", user)
+            .env("TRAILLAKE_PASSWORD", password)
+            .env("EXPECTED_CONSOLE_LOGINS", expected.to_string());
+        if n > 0 {
+            python.env("TRAILLAKE_LOGIN_ONLY", "1");
         }
-    });
-    let url = loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("server start line");
-        if let Some(at) = line.find("grpc://") {
-            break line[at..].split_whitespace().next().expect("url").to_string();
-        }
-    };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flight_adbc.py");
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .env("TRAILLAKE_URL", &url)
-        .env("TRAILLAKE_USER", USER)
-        .env("TRAILLAKE_PASSWORD", PASSWORD)
-        .env("EXPECTED_CONSOLE_LOGINS", expected.to_string())
-        .output()
-        .expect("python");
-    let _ = child.kill();
-    let _ = child.wait();
-    let log: Vec<String> = rx.try_iter().collect();
-    assert!(
-        out.status.success(),
-        "ADBC script failed:\n{}\n{}\nserver log:\n{}",
-        stdout(&out),
-        stderr(&out),
-        log.join("\n")
-    );
-    assert!(stdout(&out).contains("ADBC OK"), "{}", stdout(&out));
-    assert!(log.iter().any(|l| l.contains("query finished")), "queries are logged: {log:?}");
+        let out = python.output().expect("python");
+        let _ = child.kill();
+        let _ = child.wait();
+        let log: Vec<String> = rx.try_iter().collect();
+        assert!(
+            out.status.success(),
+            "Python clients failed for {user:?}:\n{}\n{}\nserver log:\n{}",
+            stdout(&out),
+            stderr(&out),
+            log.join("\n")
+        );
+        assert!(stdout(&out).contains("ADBC OK"), "{}", stdout(&out));
+        assert!(log.iter().any(|l| l.contains("query finished")), "queries are logged: {log:?}");
+    }
 }

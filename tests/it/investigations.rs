@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use traillake::library::Library;
+use traillake::investigate::library::Library;
 
 use crate::common::*;
 

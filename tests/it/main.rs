@@ -1,5 +1,6 @@
 //! The one integration-test binary (each extra binary relinks DataFusion).
 
+mod architecture;
 mod cli;
 mod common;
 mod crash;

@@ -55,6 +55,15 @@ async fn real_captures_ingest_once_and_bad_file_is_quarantined() {
     )
     .await;
     assert_eq!(mfa, vec![serde_json::json!({"m": "No"}), serde_json::json!({"m": "true"})]);
+    // sessionCredentialFromConsole is the text "true" in real events; Lake queries compare it
+    // with a boolean literal, and that must find the same events as the text does.
+    let as_text = count(&store, "SELECT count(*) FROM default WHERE sessionCredentialFromConsole = 'true'").await;
+    let as_bool = count(&store, "SELECT count(*) FROM default WHERE sessionCredentialFromConsole = true").await;
+    let present = count(&store, "SELECT count(*) FROM default WHERE sessionCredentialFromConsole IS NOT NULL").await;
+    assert!(as_text > 0, "the captures hold console-credential events");
+    assert_eq!((as_bool, present), (as_text, as_text));
+    let not_false = count(&store, "SELECT count(*) FROM default WHERE sessionCredentialFromConsole <> false").await;
+    assert_eq!(not_false, as_text);
     // Every stored event keeps its original text with a matching checksum.
     let bad = count(
         &store,
@@ -101,7 +110,7 @@ async fn ingest_real_matches_duckdb_reading_the_same_json() {
         .output();
     let Ok(duck) = duck else { return };
     if !duck.status.success() {
-        eprintln!("SKIPPED: duckdb for python is not installed: {}", String::from_utf8_lossy(&duck.stderr));
+        skip_or_fail(&format!("duckdb for python is not installed: {}", String::from_utf8_lossy(&duck.stderr)));
         return;
     }
     let expected: Vec<(String, i64)> = serde_json::from_slice(&duck.stdout).expect("duckdb json");

@@ -26,7 +26,7 @@ fn start_moto() -> Option<(Moto, String)> {
     // `python3 -m moto.server` works whether or not pip's scripts folder is on PATH.
     let installed = Command::new("python3").args(["-c", "import moto.server"]).status().is_ok_and(|s| s.success());
     if !installed {
-        eprintln!("SKIPPED: moto is not installed (pip install 'moto[server]'; .ci/run installs it)");
+        skip_or_fail("moto is not installed (pip install 'moto[server]'; .ci/run installs it)");
         return None;
     }
     let child = Command::new("python3")

@@ -1,7 +1,10 @@
 //! The SQL dialect's golden tests: every `tests/slt/*.slt` file runs against a small fixture
 //! (`tests/fixtures/slt/`: 10 events in EDS "fixture", 2 in EDS "other"), whose answers can be
-//! checked by reading the fixture. `TRAILLAKE_SLT_COMPLETE=1 cargo test slt` rewrites the
-//! expected results in place for review. In SQL, `FIXTURE_ID` stands for the fixture's id.
+//! checked by reading the fixture, and a generated trail (EDS "generated": the demo generator's
+//! deterministic organization trail, `GENERATED_EVENTS` events over a week ending 2026-11-15),
+//! which the published Lake queries in `published.slt` run against.
+//! `TRAILLAKE_SLT_COMPLETE=1 cargo test slt` rewrites the expected results in place for review.
+//! In SQL, `FIXTURE_ID` and `GENERATED_ID` stand for the stores' ids.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,8 +14,8 @@ use arrow::datatypes::DataType;
 use arrow::util::display::ArrayFormatter;
 use futures::TryStreamExt;
 use sqllogictest::{DBOutput, DefaultColumnType, Runner};
-use traillake::cli::output::{format_options, nested_as_json};
 use traillake::engine::Engine;
+use traillake::output::{format_options, nested_as_json};
 
 use crate::common::{ingest_paths, store_in};
 
@@ -22,8 +25,18 @@ struct SltError(String);
 
 struct LakeDb {
     engine: Arc<Engine>,
-    fixture_id: String,
+    ids: Ids,
 }
+
+/// The stores' ids the SQL names by placeholder.
+#[derive(Clone)]
+struct Ids {
+    fixture: String,
+    generated: String,
+}
+
+/// Events in the generated trail: enough for every published query to find rows.
+const GENERATED_EVENTS: u64 = 3000;
 
 #[async_trait::async_trait]
 impl sqllogictest::AsyncDB for LakeDb {
@@ -31,7 +44,7 @@ impl sqllogictest::AsyncDB for LakeDb {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
-        let sql = sql.replace("FIXTURE_ID", &self.fixture_id);
+        let sql = sql.replace("FIXTURE_ID", &self.ids.fixture).replace("GENERATED_ID", &self.ids.generated);
         let query = self.engine.plan(&sql).await.map_err(|e| SltError(e.to_string()))?;
         let batches: Vec<RecordBatch> = query
             .execute()
@@ -116,22 +129,33 @@ async fn sql_logic_tests() {
     let tmp = tempfile::tempdir().expect("tmp");
     let store = store_in(tmp.path());
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slt");
-    let fixture = store.create_eds("fixture").await.expect("create");
-    store.create_eds("other").await.expect("create");
+    // The longest retention: the fixtures' fixed dates must stay within it for years.
+    let lasting = traillake::store::EdsSettings {
+        retention_period: Some(traillake::store::catalog::MAX_RETENTION_DAYS),
+        ..Default::default()
+    };
+    let fixture = store.create_eds_with("fixture", &lasting).await.expect("create");
+    store.create_eds_with("other", &lasting).await.expect("create");
     let r = ingest_paths(&store, Some("fixture"), &[&fixtures.join("trail.json")]).await;
     assert_eq!(r.events_added, 10);
     let r = ingest_paths(&store, Some("other"), &[&fixtures.join("other.json")]).await;
     assert_eq!(r.events_added, 2);
+    let generated = store.create_eds_with("generated", &lasting).await.expect("create");
+    let trail = tmp.path().join("generated-trail");
+    let opts = traillake::demo::GenerateOptions { events: GENERATED_EVENTS, days: 7, ..Default::default() };
+    traillake::demo::generate(&trail, &opts).expect("generate");
+    let r = ingest_paths(&store, Some("generated"), &[&trail]).await;
+    assert_eq!(r.events_added, GENERATED_EVENTS);
     let engine = Arc::new(Engine::open(&store).await.expect("engine"));
-    let fixture_id = fixture.id.to_string();
+    let ids = Ids { fixture: fixture.id.to_string(), generated: generated.id.to_string() };
 
     let complete = std::env::var_os("TRAILLAKE_SLT_COMPLETE").is_some();
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in slt_files() {
-        let (e, id) = (Arc::clone(&engine), fixture_id.clone());
+        let (e, ids) = (Arc::clone(&engine), ids.clone());
         let mut runner = Runner::new(move || {
-            let (engine, fixture_id) = (Arc::clone(&e), id.clone());
-            async move { Ok::<_, SltError>(LakeDb { engine, fixture_id }) }
+            let (engine, ids) = (Arc::clone(&e), ids.clone());
+            async move { Ok::<_, SltError>(LakeDb { engine, ids }) }
         });
         if complete {
             runner

@@ -15,7 +15,7 @@ use datafusion::logical_expr::ScalarUDF;
 use serde_json::value::RawValue;
 
 use super::{arity, int64s, is_integer, is_string, strings, LakeFn};
-use crate::ingest::tape::compact_json;
+use crate::tape::compact_json;
 
 pub(super) fn functions() -> Vec<ScalarUDF> {
     vec![

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::saved::{SavedQuery, SavedQueryError};
+use crate::investigate::saved::{SavedQuery, SavedQueryError};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_queries.rs"));
 

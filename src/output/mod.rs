@@ -5,7 +5,10 @@
 //! stream through without being held in memory. A table needs every row to size its columns,
 //! so table output is for results a person reads (use another format for millions of rows).
 
-use std::io::{self, Write};
+mod listing;
+mod run;
+
+use std::io::Write;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -13,6 +16,9 @@ use arrow::error::ArrowError;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use clap::ValueEnum;
 use std::sync::Arc;
+
+pub use listing::Listing;
+pub use run::{run, Ran, RunOptions, Screen};
 
 /// How Lake renders timestamps.
 pub const LAKE_TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
@@ -37,7 +43,7 @@ pub fn format_options() -> FormatOptions<'static> {
         .with_timestamp_tz_format(Some(LAKE_TIMESTAMP_FORMAT))
 }
 
-fn is_nested(dt: &DataType) -> bool {
+pub fn is_nested(dt: &DataType) -> bool {
     matches!(dt, DataType::Struct(_) | DataType::Map(..) | DataType::List(_) | DataType::LargeList(_))
 }
 
@@ -51,7 +57,7 @@ pub fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
         if is_nested(f.data_type()) {
             fields.push(Field::new(f.name(), DataType::Utf8, true));
-            cols.push(json_column(c)?);
+            cols.push(json_text(c)?);
         } else {
             fields.push(f.as_ref().clone());
             cols.push(Arc::clone(c));
@@ -61,7 +67,7 @@ pub fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
 }
 
 /// Each value of a nested column as a JSON document.
-fn json_column(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+pub fn json_text(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     let field = Field::new("v", col.data_type().clone(), true);
     let one = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![Arc::clone(col)])?;
     let mut buf = Vec::new();
@@ -276,15 +282,6 @@ fn lake_timestamps(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
 pub fn footer(rows: usize, elapsed: std::time::Duration) -> String {
     let unit = if rows == 1 { "row" } else { "rows" };
     format!("{rows} {unit} · {:.3}s", elapsed.as_secs_f64())
-}
-
-impl From<ArrowError> for super::CliError {
-    fn from(e: ArrowError) -> Self {
-        match e {
-            ArrowError::IoError(m, io) => super::CliError::Io(io::Error::new(io.kind(), m)),
-            other => super::CliError::Internal(other.to_string()),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,86 @@
+//! The demo's guided tour: generate the sample trail, ingest it, then run the saved
+//! investigations that tell the planted incident's story, in the order a responder would.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use super::{generate, GenerateOptions};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::ingest::{self, IngestOptions};
+use crate::output::{self, Format, RunOptions};
+use crate::store::{Store, StoreError};
+
+/// The guided tour: saved investigations (`queries/`) in the order a responder would run them
+/// on the planted incident, each with what it shows in this trail.
+pub const TOUR: &[(&str, &str)] = &[
+    ("failed-console-logins-by-ip", "Someone guessed a password from 203.0.113.50 ..."),
+    ("console-logins-without-mfa", "... and got in as mallory, without MFA."),
+    ("access-denied-bursts", "The intruder probed what mallory may do."),
+    ("iam-users-and-keys-created", "Persistence: a new user, backup-svc, with an access key."),
+    ("cloudtrail-tampering", "Defence evasion: logging narrowed, then stopped."),
+    ("security-services-disabled", "GuardDuty, Config and Security Hub switched off too."),
+    ("large-s3-downloads", "Exfiltration: the new key pulled the customer bucket."),
+    ("cross-account-activity", "Lateral movement into the dev account ..."),
+    ("unusual-instance-types", "... to launch GPU instances in a Region nobody uses."),
+];
+
+/// What the tour generates.
+#[derive(Debug, Clone)]
+pub struct TourOptions {
+    /// Where the sample trail is written.
+    pub out: PathBuf,
+    pub events: u64,
+    pub days: u32,
+}
+
+/// Generates the sample trail, ingests it into the EDS "demo" and runs the tour; returns the
+/// exit code.
+pub async fn run(store_spec: &str, a: &TourOptions) -> Result<i32, Error> {
+    let store = Store::open(store_spec)?;
+    eprintln!(
+        "1/3 generating a sample organization trail ({} events over {} days) in {}",
+        a.events,
+        a.days,
+        a.out.display()
+    );
+    let opts = GenerateOptions { events: a.events, days: a.days, ..Default::default() };
+    let g = generate(&a.out, &opts)?;
+    eprintln!("    {} trail files, {} gzip", g.files, crate::human::human_bytes(g.gzip_bytes));
+    let eds = match store.resolve("demo").await {
+        Ok(r) => r,
+        // The sample trail's dates are fixed: the longest retention keeps it queryable for years.
+        Err(StoreError::NotFound(_)) => {
+            let keep = crate::store::EdsSettings {
+                retention_period: Some(crate::store::catalog::MAX_RETENTION_DAYS),
+                ..Default::default()
+            };
+            store.create_eds_with("demo", &keep).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    eprintln!("2/3 ingesting into event data store \"demo\" ({})", eds.id);
+    let sources = vec![a.out.display().to_string()];
+    let report =
+        ingest::ingest(&store, Some("demo"), &sources, IngestOptions { progress: true, ..Default::default() }).await?;
+    eprintln!("{}", report.summary());
+    eprintln!("3/3 a guided tour of the planted incident, with saved investigations (`traillake queries list`)\n");
+    let engine = Engine::open(&store).await?;
+    let library = crate::investigate::library::Library::builtin().map_err(|e| Error::Internal(e.to_string()))?;
+    let mut out = io::stdout();
+    let eds_id = eds.id.to_string();
+    for (i, (name, story)) in TOUR.iter().enumerate() {
+        let entry = library.get(name).map_err(|e| Error::Internal(e.to_string()))?;
+        let sql = entry.query.render(&Default::default(), Some(&eds_id)).map_err(|e| Error::Internal(e.to_string()))?;
+        writeln!(out, "== {}. {story}\n   traillake --store {store_spec} queries run {name}\n", i + 1)?;
+        out = output::run(&engine, &sql, &RunOptions::whole(Format::Table), out).await?.out;
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "Next: `traillake --store {store_spec} queries list` ({} investigations), `traillake --store {store_spec} repl`,\n\
+         or `traillake --store {store_spec} lookup --lookup-attributes AttributeKey=Username,AttributeValue=mallory --start-time 2026-11-01`.",
+        library.entries().len()
+    )?;
+    Ok(0)
+}
