@@ -56,3 +56,61 @@ impl QuarantineItem {
         }
     }
 }
+
+/// Rejected input buffered before it is written to a quarantine file.
+const BUFFER_BYTES: usize = 32 * 1024 * 1024;
+
+/// Quarantine items waiting to be written: flushed before each commit (once the ledger names a
+/// source, its rejects must already be kept) and whenever `BUFFER_BYTES` of them wait, so a
+/// flood of bad input cannot fill memory.
+#[derive(Default)]
+pub(crate) struct QuarantineBuffer {
+    items: Vec<QuarantineItem>,
+    bytes: usize,
+    /// Files this run wrote (they are numbered).
+    files: u32,
+}
+
+impl QuarantineBuffer {
+    /// Keeps `item`; true when enough waits that it should be written now.
+    pub(crate) fn push(&mut self, item: QuarantineItem) -> bool {
+        self.bytes += item.raw.as_ref().map_or(0, String::len)
+            + item.raw_base64.as_ref().map_or(0, String::len)
+            + item.reason.len();
+        self.items.push(item);
+        self.bytes >= BUFFER_BYTES
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Writes what waits to a new NDJSON file of this run under the store's quarantine area;
+    /// returns the file as the user sees it (None when nothing waited).
+    pub(crate) async fn write(
+        &mut self,
+        store: &crate::store::Store,
+        eds: &crate::store::EdsId,
+        run_id: &str,
+    ) -> Result<Option<String>, super::IngestError> {
+        use object_store::ObjectStoreExt as _;
+        if self.items.is_empty() {
+            return Ok(None);
+        }
+        self.files += 1;
+        let name = format!("{run_id}-{:04}", self.files);
+        let path = store.quarantine_path(eds, &name);
+        let mut body = Vec::new();
+        for item in self.items.drain(..) {
+            serde_json::to_writer(&mut body, &item).map_err(|e| super::IngestError::Internal(e.to_string()))?;
+            body.push(b'\n');
+        }
+        self.bytes = 0;
+        store
+            .objects()
+            .put(&path, object_store::PutPayload::from(body))
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        Ok(Some(store.display_path(&path)))
+    }
+}
