@@ -27,7 +27,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::human::human_bytes;
-use crate::store::{table, EdsStatus, Store, StoreError};
+use crate::store::{table, EdsRecord, EdsStatus, Store, StoreError};
 pub use writer::{WriterConfig, DEFAULT_COMMIT_MB};
 
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +147,7 @@ pub struct IngestOptions {
     pub progress: bool,
 }
 
-/// Ingests `sources` into the EDS named `eds` (or the default EDS).
+/// Ingests `sources` into the EDS named `eds` (or the default EDS): one pass of named steps.
 pub async fn ingest(
     store: &Store,
     eds: Option<&str>,
@@ -156,23 +156,7 @@ pub async fn ingest(
 ) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
     let _memory = crate::allocator::IngestMemory::new();
-    let rec = store.resolve_or_default(eds).await?;
-    match rec.status {
-        EdsStatus::Enabled => {}
-        status => {
-            return Err(IngestError::NotIngestible {
-                name: rec.name.clone(),
-                status,
-                hint: match status {
-                    EdsStatus::StoppedIngestion => format!(
-                        "ingestion was stopped; `traillake eds start-ingestion {}` accepts events again",
-                        rec.name
-                    ),
-                    _ => format!("it accepts no events; `traillake eds restore {}` brings it back first", rec.name),
-                },
-            })
-        }
-    }
+    let rec = ingestible(store, eds).await?;
     // One ingest per event data store at a time: two runs reading the same sources at once
     // would each think the other's events are new.
     let _lock = store
@@ -181,10 +165,55 @@ pub async fn ingest(
         })
         .await?;
     let tbl = table::open(store, &rec).await?;
-    let ledger = table::ingested_sources(&tbl).await?;
-    let listing = sources::list(sources).await?;
+    let plan = plan(&tbl, &rec, sources).await?;
 
-    let mut report_pre = IngestReport {
+    let counters = Arc::new(progress::Counters::default());
+    let progress = progress::Progress::start(plan.todo.len() as u64, Arc::clone(&counters), options.progress);
+    let run_id =
+        format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let selectors = rec.selectors().map_err(|e| IngestError::Store(StoreError::Invalid(e.to_string())))?;
+    let mut writer = writer::Writer::new(store, &rec, tbl, options.writer.clone(), run_id, selectors);
+    let (feeder, jobs) = feed(plan.todo);
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    };
+    let decoded = decode_and_commit(&mut writer, jobs, threads, counters).await;
+    feeder.abort();
+    decoded?;
+    progress.finish();
+    Ok(final_report(writer.report, plan.before, started))
+}
+
+/// The store to ingest into, if it accepts events.
+async fn ingestible(store: &Store, eds: Option<&str>) -> Result<EdsRecord, IngestError> {
+    let rec = store.resolve_or_default(eds).await?;
+    match rec.status {
+        EdsStatus::Enabled => Ok(rec),
+        status => Err(IngestError::NotIngestible {
+            name: rec.name.clone(),
+            status,
+            hint: match status {
+                EdsStatus::StoppedIngestion => {
+                    format!("ingestion was stopped; `traillake eds start-ingestion {}` accepts events again", rec.name)
+                }
+                _ => format!("it accepts no events; `traillake eds restore {}` brings it back first", rec.name),
+            },
+        }),
+    }
+}
+
+/// What a run will read: the listed sources the ledger does not hold yet, in delivery order,
+/// and the report's figures known before decoding.
+struct Plan {
+    todo: Vec<sources::SourceObject>,
+    before: IngestReport,
+}
+
+async fn plan(tbl: &deltalake::DeltaTable, rec: &EdsRecord, sources: &[String]) -> Result<Plan, IngestError> {
+    let ledger = table::ingested_sources(tbl).await?;
+    let listing = sources::list(sources).await?;
+    let mut before = IngestReport {
         eds_id: rec.id.to_string(),
         eds_name: rec.name.clone(),
         ignored_files: listing.ignored.len() as u64,
@@ -193,23 +222,20 @@ pub async fn ingest(
     let mut todo = Vec::new();
     for o in listing.objects {
         if ledger.contains(&o.key) {
-            report_pre.sources_already_ingested += 1;
+            before.sources_already_ingested += 1;
         } else if o.digest_by_path {
-            report_pre.digests_skipped += 1;
+            before.digests_skipped += 1;
         } else {
-            report_pre.input_bytes += o.size;
+            before.input_bytes += o.size;
             todo.push(o);
         }
     }
+    Ok(Plan { todo, before })
+}
 
-    let counters = Arc::new(progress::Counters::default());
-    let progress = progress::Progress::start(todo.len() as u64, Arc::clone(&counters), options.progress);
-    let run_id =
-        format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let selectors = rec.selectors().map_err(|e| IngestError::Store(StoreError::Invalid(e.to_string())))?;
-    let mut writer = writer::Writer::new(store, &rec, tbl, options.writer.clone(), run_id, selectors);
-
-    // Feeder → workers: fetched sources, a few in flight so S3 latency overlaps decoding.
+/// The feeder: fetches the sources, a few in flight so S3 latency overlaps decoding, and
+/// queues them for the decode threads.
+fn feed(todo: Vec<sources::SourceObject>) -> (tokio::task::JoinHandle<()>, Jobs) {
     let (work_tx, work_rx) = mpsc::channel::<(sources::SourceObject, std::io::Result<sources::Fetched>)>(4);
     let feeder = tokio::spawn(async move {
         let mut fetched = futures::stream::iter(todo)
@@ -224,23 +250,25 @@ pub async fn ingest(
             }
         }
     });
-    let threads = if options.threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
-    } else {
-        options.threads
-    };
-    let work_rx = Arc::new(Mutex::new(work_rx));
-    // Decoding runs in generations, one per commit: once a commit's worth has been decoded (the
-    // writer encodes quiet days meanwhile), the decode threads finish their current source, hand
-    // over what they built and end; the days still open are then encoded and the commit written
-    // while no decode thread lives. An allocator can give the memory of a
-    // thread that ended to the encoders, but not that of a thread blocked waiting to send: this
-    // spares the encoders fresh memory, the costliest thing an ingest touches here (alternating
-    // A/B runs on the bench trail: ~10% faster, 80 MB less peak RSS).
+    (feeder, Arc::new(Mutex::new(work_rx)))
+}
+
+/// Decodes every queued source and commits, in generations, one per commit: once a commit's
+/// worth has been decoded (the writer encodes quiet days meanwhile), the decode threads finish
+/// their current source, hand over what they built and end; the days still open are then
+/// encoded and the commit written while no decode thread lives. An allocator can give the
+/// memory of a thread that ended to the encoders, but not that of a thread blocked waiting to
+/// send: this spares the encoders fresh memory, the costliest thing an ingest touches here
+/// (alternating A/B runs on the bench trail: ~10% faster, 80 MB less peak RSS).
+async fn decode_and_commit(
+    writer: &mut writer::Writer<'_>,
+    jobs: Jobs,
+    threads: usize,
+    counters: Arc<progress::Counters>,
+) -> Result<(), IngestError> {
     let commit_due = Arc::new(AtomicBool::new(false));
     let sources_left = Arc::new(AtomicBool::new(true));
     let mut idle: Vec<worker::Worker> = Vec::new();
-    let mut result = Ok(());
     while sources_left.load(Ordering::Relaxed) {
         let generation = Instant::now();
         commit_due.store(false, Ordering::Relaxed);
@@ -251,15 +279,10 @@ pub async fn ingest(
                 Some(w) => w.reconnect(out_tx.clone()),
                 None => worker::Worker::new(out_tx.clone(), Arc::clone(&counters)),
             };
-            handles.push(spawn_decoder(
-                i,
-                w,
-                Arc::clone(&work_rx),
-                Arc::clone(&commit_due),
-                Arc::clone(&sources_left),
-            )?);
+            handles.push(spawn_decoder(i, w, Arc::clone(&jobs), Arc::clone(&commit_due), Arc::clone(&sources_left))?);
         }
         drop(out_tx);
+        let mut result = Ok(());
         while let Some(msg) = out_rx.recv().await {
             if let Err(e) = writer.handle(msg).await {
                 result = Err(e);
@@ -274,14 +297,10 @@ pub async fn ingest(
         for h in handles {
             match tokio::task::spawn_blocking(move || h.join()).await {
                 Ok(Ok(w)) => idle.push(w),
-                _ => {
-                    result = result.and(Err(IngestError::Internal("a decode thread failed".into())));
-                }
+                _ => result = result.and(Err(IngestError::Internal("a decode thread failed".into()))),
             }
         }
-        if result.is_err() {
-            break;
-        }
+        result?;
         let decoded = generation.elapsed();
         writer.flush().await?;
         tracing::debug!(
@@ -290,21 +309,21 @@ pub async fn ingest(
             (generation.elapsed() - decoded).as_secs_f64()
         );
     }
-    feeder.abort();
-    result?;
-    progress.finish();
+    Ok(())
+}
 
-    let mut report = writer.report;
-    report.eds_id = report_pre.eds_id;
-    report.eds_name = report_pre.eds_name;
-    report.sources_already_ingested = report_pre.sources_already_ingested;
-    report.digests_skipped += report_pre.digests_skipped;
-    report.ignored_files = report_pre.ignored_files;
-    report.input_bytes = report_pre.input_bytes;
+/// The writer's report completed with what was known before decoding, and the pace.
+fn final_report(mut report: IngestReport, before: IngestReport, started: Instant) -> IngestReport {
+    report.eds_id = before.eds_id;
+    report.eds_name = before.eds_name;
+    report.sources_already_ingested = before.sources_already_ingested;
+    report.digests_skipped += before.digests_skipped;
+    report.ignored_files = before.ignored_files;
+    report.input_bytes = before.input_bytes;
     let elapsed = started.elapsed().max(Duration::from_micros(1));
     report.elapsed_seconds = elapsed.as_secs_f64();
     report.events_per_second = report.events_added as f64 / elapsed.as_secs_f64();
-    Ok(report)
+    report
 }
 
 /// Sources waiting for a decode thread (fetched, or the error fetching them).
