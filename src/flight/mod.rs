@@ -9,9 +9,12 @@
 //! - `wire`: the one result schema every client reads.
 
 mod auth;
+mod engines;
 mod handles;
 mod metadata;
+mod planner;
 mod queries;
+mod running;
 mod service;
 mod wire;
 

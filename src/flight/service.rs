@@ -3,7 +3,6 @@
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -12,7 +11,7 @@ use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
-use arrow_flight::sql::metadata::{GetCatalogsBuilder, GetDbSchemasBuilder, SqlInfoData, XdbcTypeInfoData};
+use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionCancelQueryRequest, ActionCancelQueryResult, ActionClosePreparedStatementRequest,
@@ -29,17 +28,19 @@ use arrow_flight::{
 };
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
-use tokio::sync::{watch, OwnedSemaphorePermit, RwLock};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::auth::{Authenticator, Principal};
+use super::engines::Engines;
 use super::handles::{self, PreparedHandle, StatementTicket};
-use super::metadata::{self, TABLE_TYPES};
-use super::queries::{Phase, Queries, QueryEntry};
-use super::wire::{to_wire, wire_schema, Compat};
+use super::metadata;
+use super::planner::{Metadata, Server};
+use super::queries::{Phase, Queries};
+use super::running::{QueryLog, Running};
+use super::wire::{wire_schema, Compat};
 use super::Limits;
-use crate::engine::{Engine, EngineError, QueryStats, QueryStream};
+use crate::engine::{Engine, EngineError};
 use crate::store::Store;
 
 /// Response header carrying the statement id; trailer carrying the statistics (JSON).
@@ -166,6 +167,23 @@ impl TrailLakeFlightSql {
         Ok(response)
     }
 
+    /// `GetFlightInfo` of a metadata command: its schema and the ticket that runs it.
+    fn describe(&self, cmd: Metadata, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        let schema = cmd.schema(&self.server())?;
+        Ok(Response::new(flight_info(&schema, cmd.ticket(), request.into_inner())?))
+    }
+
+    /// `DoGet` of a metadata command: its answer in one batch.
+    async fn answer(&self, cmd: Metadata) -> Result<Response<DoGetStream>, Status> {
+        let engine = self.engines.get().await;
+        let batch = cmd.answer(&engine, &self.server()).await?;
+        Ok(one_batch(batch.schema(), Ok(batch)))
+    }
+
+    fn server(&self) -> Server<'_> {
+        Server { sql_info: &self.sql_info, xdbc: &self.xdbc, compat: self.compat }
+    }
+
     fn prepared_params(&self, handle: &PreparedHandle) -> Option<String> {
         handle.params.clone().or_else(|| self.queries.bound(&handle.id))
     }
@@ -233,7 +251,7 @@ pub(crate) fn status_of(e: EngineError) -> Status {
     let text = e.to_string();
     match &e {
         EngineError::NotReadOnly(_) => Status::permission_denied(text),
-        EngineError::Sql(_) => Status::invalid_argument(text),
+        EngineError::Sql(_) | EngineError::Evaluation(_) => Status::invalid_argument(text),
         EngineError::Store(crate::store::StoreError::NotFound(_)) => Status::not_found(text),
         EngineError::DataFusion(inner) => match inner.find_root() {
             datafusion::error::DataFusionError::ResourcesExhausted(_) => Status::resource_exhausted(format!(
@@ -242,124 +260,6 @@ pub(crate) fn status_of(e: EngineError) -> Status {
             _ => Status::internal(text),
         },
         _ => Status::internal(text),
-    }
-}
-
-/// The engine queries run on, reopened when an ingest or `eds` command changed the store (checked
-/// at most once per `refresh_interval`) so a long-running server sees new events.
-struct Engines {
-    store: Store,
-    current: RwLock<(Arc<Engine>, Instant)>,
-    refresh_interval: Duration,
-}
-
-impl Engines {
-    fn new(store: Store, engine: Engine, refresh_interval: Duration) -> Self {
-        Self { store, current: RwLock::new((Arc::new(engine), Instant::now())), refresh_interval }
-    }
-
-    async fn get(&self) -> Arc<Engine> {
-        {
-            let c = self.current.read().await;
-            if c.1.elapsed() < self.refresh_interval {
-                return Arc::clone(&c.0);
-            }
-        }
-        let mut c = self.current.write().await;
-        if c.1.elapsed() >= self.refresh_interval {
-            match c.0.is_current(&self.store).await {
-                Ok(true) => {}
-                Ok(false) => match Engine::open(&self.store).await {
-                    Ok(e) => {
-                        tracing::info!("event data stores changed on disk; reloaded");
-                        c.0 = Arc::new(e);
-                    }
-                    Err(e) => tracing::warn!("cannot reload event data stores (serving the previous snapshot): {e}"),
-                },
-                Err(e) => tracing::warn!("cannot check the store for new events: {e}"),
-            }
-            c.1 = Instant::now();
-        }
-        Arc::clone(&c.0)
-    }
-}
-
-struct QueryLog {
-    id: String,
-    user: String,
-    sql: String,
-}
-
-/// One statement streaming its result; stops on cancellation or at its deadline.
-struct Running {
-    stream: QueryStream,
-    schema: SchemaRef,
-    cancelled: watch::Receiver<bool>,
-    deadline: tokio::time::Instant,
-    timeout: Duration,
-    entry: Arc<QueryEntry>,
-    /// The query's concurrency slot, given back as soon as the query ends (see `finish`).
-    slot: Option<OwnedSemaphorePermit>,
-    done: bool,
-    stats: Arc<Mutex<Option<QueryStats>>>,
-    log: QueryLog,
-}
-
-impl Running {
-    async fn next(&mut self) -> Option<Result<RecordBatch, FlightError>> {
-        if self.done {
-            return None;
-        }
-        let next = tokio::select! {
-            biased;
-            _ = self.cancelled.wait_for(|c| *c) => Err(Status::cancelled(format!("query {} was cancelled", self.log.id))),
-            _ = tokio::time::sleep_until(self.deadline) => Err(Status::deadline_exceeded(format!(
-                "query {} ran longer than {} s and was stopped (traillake serve --query-timeout); narrow the time range or the columns",
-                self.log.id,
-                self.timeout.as_secs()
-            ))),
-            b = self.stream.next() => Ok(b),
-        };
-        let item = match next {
-            Ok(None) => {
-                self.finish(None);
-                return None;
-            }
-            Ok(Some(Ok(b))) => {
-                to_wire(&b, &self.schema).map_err(|e| Status::internal(format!("result conversion: {e}")))
-            }
-            Ok(Some(Err(e))) => Err(status_of(e)),
-            Err(status) => Err(status),
-        };
-        if let Err(status) = &item {
-            self.finish(Some(status));
-        }
-        Some(item.map_err(FlightError::from))
-    }
-
-    fn finish(&mut self, failure: Option<&Status>) {
-        self.done = true;
-        // The slot is free before the client sees the end or the error: a client that retries
-        // at once (after a timeout, say) must not be told the server is busy with its own
-        // finished query, which would hold the slot until the response stream is dropped.
-        self.slot = None;
-        self.entry.set(Phase::Finished);
-        let stats = self.stream.stats();
-        let sql: String = self.log.sql.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect();
-        match failure {
-            None => tracing::info!(
-                query_id = %self.log.id, user = %self.log.user, rows = stats.rows_returned,
-                events_scanned = stats.events_scanned, bytes_scanned = stats.bytes_scanned,
-                ms = stats.execution_time.as_millis() as u64, %sql, "query finished"
-            ),
-            Some(s) => tracing::warn!(
-                query_id = %self.log.id, user = %self.log.user, code = ?s.code(), error = %s.message(),
-                ms = stats.execution_time.as_millis() as u64, %sql, "query failed"
-            ),
-        }
-        if let Ok(mut slot) = self.stats.lock() {
-            *slot = Some(stats);
-        }
     }
 }
 
@@ -406,8 +306,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.into_builder().schema();
-        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+        self.describe(Metadata::Catalogs(query), request)
     }
 
     async fn get_flight_info_schemas(
@@ -415,8 +314,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
-        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+        self.describe(Metadata::Schemas(query), request)
     }
 
     async fn get_flight_info_tables(
@@ -424,8 +322,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
-        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+        self.describe(Metadata::Tables(query), request)
     }
 
     async fn get_flight_info_table_types(
@@ -433,8 +330,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.into_builder().schema();
-        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+        self.describe(Metadata::TableTypes(query), request)
     }
 
     async fn get_flight_info_sql_info(
@@ -442,8 +338,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder(&self.sql_info).schema();
-        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+        self.describe(Metadata::SqlInfo(query), request)
     }
 
     async fn get_flight_info_primary_keys(
@@ -451,8 +346,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetPrimaryKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = metadata::primary_keys_batch()?.schema();
-        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+        self.describe(Metadata::PrimaryKeys(query), request)
     }
 
     async fn get_flight_info_exported_keys(
@@ -460,8 +354,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetExportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = metadata::foreign_keys_batch()?.schema();
-        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+        self.describe(Metadata::ExportedKeys(query), request)
     }
 
     async fn get_flight_info_imported_keys(
@@ -469,8 +362,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetImportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = metadata::foreign_keys_batch()?.schema();
-        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+        self.describe(Metadata::ImportedKeys(query), request)
     }
 
     async fn get_flight_info_cross_reference(
@@ -478,8 +370,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetCrossReference,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = metadata::foreign_keys_batch()?.schema();
-        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+        self.describe(Metadata::CrossReference(query), request)
     }
 
     async fn get_flight_info_xdbc_type_info(
@@ -487,8 +378,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetXdbcTypeInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.into_builder(&self.xdbc).schema();
-        Ok(Response::new(flight_info(&schema, query.as_any().encode_to_vec(), request.into_inner())?))
+        self.describe(Metadata::XdbcTypeInfo(query), request)
     }
 
     async fn get_flight_info_substrait_plan(
@@ -524,14 +414,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetCatalogs,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let engine = self.engines.get().await;
-        let mut b: GetCatalogsBuilder = query.into_builder();
-        let mut names = engine.context().catalog_names();
-        names.sort();
-        for n in names {
-            b.append(n);
-        }
-        Ok(one_batch(b.schema(), b.build()))
+        self.answer(Metadata::Catalogs(query)).await
     }
 
     async fn do_get_schemas(
@@ -539,16 +422,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetDbSchemas,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let engine = self.engines.get().await;
-        let mut b: GetDbSchemasBuilder = query.into_builder();
-        let mut catalogs = engine.context().catalog_names();
-        catalogs.sort();
-        for c in catalogs {
-            for (s, _) in metadata::schemas(&engine, &c) {
-                b.append(&c, s);
-            }
-        }
-        Ok(one_batch(b.schema(), b.build()))
+        self.answer(Metadata::Schemas(query)).await
     }
 
     async fn do_get_tables(
@@ -556,13 +430,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetTables,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let engine = self.engines.get().await;
-        let mut b = query.into_builder();
-        for t in metadata::tables(&engine, self.compat).await? {
-            b.append(&t.catalog, &t.schema, &t.name, t.table_type, &t.arrow_schema)
-                .map_err(|e| Status::internal(e.to_string()))?;
-        }
-        Ok(one_batch(b.schema(), b.build()))
+        self.answer(Metadata::Tables(query)).await
     }
 
     async fn do_get_table_types(
@@ -570,11 +438,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetTableTypes,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let mut b = query.into_builder();
-        for t in TABLE_TYPES {
-            b.append(t);
-        }
-        Ok(one_batch(b.schema(), b.build()))
+        self.answer(Metadata::TableTypes(query)).await
     }
 
     async fn do_get_sql_info(
@@ -582,44 +446,39 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetSqlInfo,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let b = query.into_builder(&self.sql_info);
-        Ok(one_batch(b.schema(), b.build()))
+        self.answer(Metadata::SqlInfo(query)).await
     }
 
     async fn do_get_primary_keys(
         &self,
-        _query: CommandGetPrimaryKeys,
+        query: CommandGetPrimaryKeys,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let batch = metadata::primary_keys_batch()?;
-        Ok(one_batch(batch.schema(), Ok(batch)))
+        self.answer(Metadata::PrimaryKeys(query)).await
     }
 
     async fn do_get_exported_keys(
         &self,
-        _query: CommandGetExportedKeys,
+        query: CommandGetExportedKeys,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let batch = metadata::foreign_keys_batch()?;
-        Ok(one_batch(batch.schema(), Ok(batch)))
+        self.answer(Metadata::ExportedKeys(query)).await
     }
 
     async fn do_get_imported_keys(
         &self,
-        _query: CommandGetImportedKeys,
+        query: CommandGetImportedKeys,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let batch = metadata::foreign_keys_batch()?;
-        Ok(one_batch(batch.schema(), Ok(batch)))
+        self.answer(Metadata::ImportedKeys(query)).await
     }
 
     async fn do_get_cross_reference(
         &self,
-        _query: CommandGetCrossReference,
+        query: CommandGetCrossReference,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let batch = metadata::foreign_keys_batch()?;
-        Ok(one_batch(batch.schema(), Ok(batch)))
+        self.answer(Metadata::CrossReference(query)).await
     }
 
     async fn do_get_xdbc_type_info(
@@ -627,8 +486,7 @@ impl FlightSqlService for TrailLakeFlightSql {
         query: CommandGetXdbcTypeInfo,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let b = query.into_builder(&self.xdbc);
-        Ok(one_batch(b.schema(), b.build()))
+        self.answer(Metadata::XdbcTypeInfo(query)).await
     }
 
     async fn do_put_statement_update(
