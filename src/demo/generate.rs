@@ -224,20 +224,68 @@ fn service_actor(service: &str, account: &'static str) -> Actor {
     }
 }
 
-/// Builds one event as JSON.
-#[allow(clippy::too_many_arguments)]
-fn event(
-    rng: &mut Rng,
-    t: DateTime<Utc>,
-    actor: &Actor,
-    source: &str,
-    name: &str,
-    region: &str,
+/// One API call being described: who called what, where; what it asked and got back; whether
+/// it only read and whether it is a management or a data event. `at` makes the event.
+struct Call<'a> {
+    actor: &'a Actor,
+    source: &'a str,
+    name: &'a str,
+    region: &'a str,
     request: Value,
     response: Value,
     read_only: bool,
     management: bool,
-) -> Value {
+}
+
+/// A write management event by `actor` (the most common kind; the builder says otherwise).
+fn call<'a>(actor: &'a Actor, source: &'a str, name: &'a str, region: &'a str) -> Call<'a> {
+    Call {
+        actor,
+        source,
+        name,
+        region,
+        request: Value::Null,
+        response: Value::Null,
+        read_only: false,
+        management: true,
+    }
+}
+
+impl Call<'_> {
+    fn request(mut self, v: Value) -> Self {
+        self.request = v;
+        self
+    }
+
+    fn response(mut self, v: Value) -> Self {
+        self.response = v;
+        self
+    }
+
+    fn read_only(self) -> Self {
+        self.read_only_if(true)
+    }
+
+    fn read_only_if(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// A data event (S3 object access, Lambda invoke) rather than a management event.
+    fn data_event(mut self) -> Self {
+        self.management = false;
+        self
+    }
+
+    /// The event, made at time `t`.
+    fn at(self, rng: &mut Rng, t: DateTime<Utc>) -> Value {
+        event(rng, t, self)
+    }
+}
+
+/// Builds one event as JSON.
+fn event(rng: &mut Rng, t: DateTime<Utc>, call: Call<'_>) -> Value {
+    let Call { actor, source, name, region, request, response, read_only, management } = call;
     let host = format!("{}.{region}.amazonaws.com", source.trim_end_matches(".amazonaws.com"));
     let mut e = json!({
         "eventVersion": "1.10",
@@ -296,35 +344,22 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
             let ids: Vec<Value> = (0..1 + rng.below(3))
                 .map(|_| json!({"instanceId": format!("i-0{}", rng.alnum(16).to_lowercase())}))
                 .collect();
-            event(
-                rng,
-                t,
-                &actor,
-                "ec2.amazonaws.com",
-                "DescribeInstances",
-                region,
-                json!({"instancesSet": {"items": ids}, "filterSet": {}, "includeAllInstances": false}),
-                Value::Null,
-                true,
-                true,
-            )
+            call(&actor, "ec2.amazonaws.com", "DescribeInstances", region)
+                .request(json!({"instancesSet": {"items": ids}, "filterSet": {}, "includeAllInstances": false}))
+                .read_only()
+                .at(rng, t)
         }
         25..=39 => {
             let bucket = *rng.pick(&["prod-app-assets", "prod-logs-archive", EXFIL_BUCKET, "dev-scratch"]);
             let key = format!("data/{}/{}.json", rng.below(1000), rng.alnum(12));
             let name = if rng.chance(0.7) { "GetObject" } else { "PutObject" };
-            let mut e = event(
-                rng,
-                t,
-                &actor,
-                "s3.amazonaws.com",
-                name,
-                region,
-                json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "key": key}),
-                Value::Null,
-                name == "GetObject",
-                false,
-            );
+            let mut e = call(&actor, "s3.amazonaws.com", name, region)
+                .request(
+                    json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "key": key}),
+                )
+                .read_only_if(name == "GetObject")
+                .data_event()
+                .at(rng, t);
             e["resources"] = json!([
                 {"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{bucket}/{key}")},
                 {"accountId": actor.account, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}")}
@@ -334,18 +369,7 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
             e
         }
         40..=44 => {
-            let mut e = event(
-                rng,
-                t,
-                &actor,
-                "sts.amazonaws.com",
-                "GetCallerIdentity",
-                region,
-                Value::Null,
-                Value::Null,
-                true,
-                true,
-            );
+            let mut e = call(&actor, "sts.amazonaws.com", "GetCallerIdentity", region).read_only().at(rng, t);
             e["requestParameters"] = Value::Null;
             e
         }
@@ -356,15 +380,9 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
             let role = *rng.pick(&["app-backend", "config-recorder", "lambda-orders-exec", "autoscaling-linked"]);
             let session = format!("{}", rng.below(10_000_000_000));
             let (key, token, role_id) = (format!("ASIA{}", rng.upper(16)), base64ish(rng, 360), rng.upper(17));
-            let mut e = event(
-                rng,
-                t,
-                &svc_actor,
-                "sts.amazonaws.com",
-                "AssumeRole",
-                region,
-                json!({"roleArn": format!("arn:aws:iam::{}:role/{role}", actor.account), "roleSessionName": session, "durationSeconds": 3600}),
-                json!({
+            let mut e = call(&svc_actor, "sts.amazonaws.com", "AssumeRole", region)
+        .request(json!({"roleArn": format!("arn:aws:iam::{}:role/{role}", actor.account), "roleSessionName": session, "durationSeconds": 3600}))
+        .response(json!({
                     "credentials": {
                         "accessKeyId": key,
                         "sessionToken": token,
@@ -374,10 +392,8 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
                         "assumedRoleId": format!("AROA{role_id}:{session}"),
                         "arn": format!("arn:aws:sts::{}:assumed-role/{role}/{session}", actor.account)
                     }
-                }),
-                false,
-                true,
-            );
+                }))
+        .at(rng, t);
             e["resources"] = json!([{"accountId": actor.account, "type": "AWS::IAM::Role", "ARN": format!("arn:aws:iam::{}:role/{role}", actor.account)}]);
             e["sharedEventID"] = json!(rng.uuid());
             e
@@ -386,18 +402,10 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
             let (svc, _) = *rng.pick(&w.services);
             let svc_actor = service_actor(svc, actor.account);
             let key = format!("arn:aws:kms:{region}:{}:key/{}", actor.account, rng.uuid());
-            let mut e = event(
-                rng,
-                t,
-                &svc_actor,
-                "kms.amazonaws.com",
-                "Decrypt",
-                region,
-                json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"aws:lambda:FunctionArn": format!("arn:aws:lambda:{region}:{}:function:orders", actor.account)}}),
-                Value::Null,
-                true,
-                true,
-            );
+            let mut e = call(&svc_actor, "kms.amazonaws.com", "Decrypt", region)
+        .request(json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"aws:lambda:FunctionArn": format!("arn:aws:lambda:{region}:{}:function:orders", actor.account)}}))
+        .read_only()
+        .at(rng, t);
             e["eventType"] = json!("AwsApiCall");
             e["resources"] = json!([{"accountId": actor.account, "type": "AWS::KMS::Key", "ARN": key}]);
             e["sharedEventID"] = json!(rng.uuid());
@@ -405,62 +413,30 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
         }
         62..=69 => {
             let name = *rng.pick(&["ListUsers", "ListRoles", "GetRole", "ListAttachedRolePolicies"]);
-            event(
-                rng,
-                t,
-                &actor,
-                "iam.amazonaws.com",
-                name,
-                "us-east-1",
-                json!({"maxItems": 100}),
-                Value::Null,
-                true,
-                true,
-            )
+            call(&actor, "iam.amazonaws.com", name, "us-east-1")
+                .request(json!({"maxItems": 100}))
+                .read_only()
+                .at(rng, t)
         }
         70..=79 => {
             let fname = *rng.pick(&["orders", "payments", "thumbnailer"]);
-            event(
-                rng,
-                t,
-                &actor,
-                "lambda.amazonaws.com",
-                "GetFunction20150331v2",
-                region,
-                json!({"functionName": fname}),
-                Value::Null,
-                true,
-                true,
-            )
+            call(&actor, "lambda.amazonaws.com", "GetFunction20150331v2", region)
+                .request(json!({"functionName": fname}))
+                .read_only()
+                .at(rng, t)
         }
         80..=89 => {
             let env = *rng.pick(&["prod", "dev"]);
-            event(
-                rng,
-                t,
-                &actor,
-                "ssm.amazonaws.com",
-                "GetParameter",
-                region,
-                json!({"name": format!("/app/{env}/db-host"), "withDecryption": false}),
-                Value::Null,
-                true,
-                true,
-            )
+            call(&actor, "ssm.amazonaws.com", "GetParameter", region)
+                .request(json!({"name": format!("/app/{env}/db-host"), "withDecryption": false}))
+                .read_only()
+                .at(rng, t)
         }
         90..=94 => {
-            let e = event(
-                rng,
-                t,
-                &actor,
-                "ec2.amazonaws.com",
-                "DescribeSecurityGroups",
-                region,
-                json!({"securityGroupSet": {}, "filterSet": {}}),
-                Value::Null,
-                true,
-                true,
-            );
+            let e = call(&actor, "ec2.amazonaws.com", "DescribeSecurityGroups", region)
+                .request(json!({"securityGroupSet": {}, "filterSet": {}}))
+                .read_only()
+                .at(rng, t);
             if rng.chance(0.1) {
                 denied(e, "ec2:DescribeSecurityGroups")
             } else if rng.chance(0.15) {
@@ -484,18 +460,9 @@ fn background(w: &mut World, t: DateTime<Utc>) -> Value {
 fn console_login(rng: &mut Rng, t: DateTime<Utc>, user: &Actor, mfa: bool) -> Value {
     let mut actor = user.clone();
     actor.agent = AGENTS[3];
-    let mut e = event(
-        rng,
-        t,
-        &actor,
-        "signin.amazonaws.com",
-        "ConsoleLogin",
-        "us-east-1",
-        Value::Null,
-        json!({"ConsoleLogin": "Success"}),
-        false,
-        true,
-    );
+    let mut e = call(&actor, "signin.amazonaws.com", "ConsoleLogin", "us-east-1")
+        .response(json!({"ConsoleLogin": "Success"}))
+        .at(rng, t);
     e["eventType"] = json!("AwsConsoleSignIn");
     e["eventVersion"] = json!("1.08");
     e["additionalEventData"] = json!({
@@ -535,62 +502,42 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
             ("secretsmanager.amazonaws.com", "ListSecrets"),
             ("organizations.amazonaws.com", "DescribeOrganization"),
         ]);
-        let e = event(
-            rng,
-            t0 + Duration::seconds(300 + i * 3),
-            &mallory,
-            src,
-            name,
-            "us-east-1",
-            json!({}),
-            Value::Null,
-            true,
-            true,
-        );
+        let e = call(&mallory, src, name, "us-east-1")
+            .request(json!({}))
+            .read_only()
+            .at(rng, t0 + Duration::seconds(300 + i * 3));
         out.push(denied(e, &format!("{}:{name}", src.trim_end_matches(".amazonaws.com"))));
     }
     // 4. Persistence: a new user with a key and administrator rights.
     let t1 = t0 + Duration::minutes(10);
-    out.push(event(rng, t1, &mallory, "iam.amazonaws.com", "CreateUser", "us-east-1",
-        json!({"userName": "backup-svc"}),
-        json!({"user": {"path": "/", "userName": "backup-svc", "userId": "AIDAEXAMPLEBACKUPSVC1", "arn": format!("arn:aws:iam::{PROD_ACCOUNT}:user/backup-svc"), "createDate": "Nov 15, 2026 2:23:00 AM"}}),
-        false, true));
-    out.push(event(
-        rng,
-        t1 + Duration::seconds(20),
-        &mallory,
-        "iam.amazonaws.com",
-        "AttachUserPolicy",
-        "us-east-1",
-        json!({"userName": "backup-svc", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
-        Value::Null,
-        false,
-        true,
-    ));
-    out.push(event(rng, t1 + Duration::seconds(40), &mallory, "iam.amazonaws.com", "CreateAccessKey", "us-east-1",
-        json!({"userName": "backup-svc"}),
-        json!({"accessKey": {"accessKeyId": "AKIAEXAMPLEBACKUPKEY", "status": "Active", "userName": "backup-svc", "createDate": "Nov 15, 2026 2:23:40 AM"}}),
-        false, true));
+    out.push(call(&mallory, "iam.amazonaws.com", "CreateUser", "us-east-1")
+        .request(json!({"userName": "backup-svc"}))
+        .response(json!({"user": {"path": "/", "userName": "backup-svc", "userId": "AIDAEXAMPLEBACKUPSVC1", "arn": format!("arn:aws:iam::{PROD_ACCOUNT}:user/backup-svc"), "createDate": "Nov 15, 2026 2:23:00 AM"}}))
+        .at(rng, t1));
+    out.push(
+        call(&mallory, "iam.amazonaws.com", "AttachUserPolicy", "us-east-1")
+            .request(json!({"userName": "backup-svc", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}))
+            .at(rng, t1 + Duration::seconds(20)),
+    );
+    out.push(call(&mallory, "iam.amazonaws.com", "CreateAccessKey", "us-east-1")
+        .request(json!({"userName": "backup-svc"}))
+        .response(json!({"accessKey": {"accessKeyId": "AKIAEXAMPLEBACKUPKEY", "status": "Active", "userName": "backup-svc", "createDate": "Nov 15, 2026 2:23:40 AM"}}))
+        .at(rng, t1 + Duration::seconds(40)));
     // 5. Defence evasion: logging turned down.
     let trail = format!("arn:aws:cloudtrail:us-east-1:{MANAGEMENT_ACCOUNT}:trail/org-trail");
-    out.push(event(rng, t1 + Duration::minutes(2), &mallory, "cloudtrail.amazonaws.com", "PutEventSelectors", "us-east-1",
-        json!({"trailName": trail, "eventSelectors": [{"readWriteType": "WriteOnly", "includeManagementEvents": true, "dataResources": []}]}), Value::Null, false, true));
-    out.push(event(
-        rng,
-        t1 + Duration::minutes(3),
-        &mallory,
-        "cloudtrail.amazonaws.com",
-        "StopLogging",
-        "us-east-1",
-        json!({"name": trail}),
-        Value::Null,
-        false,
-        true,
-    ));
+    out.push(call(&mallory, "cloudtrail.amazonaws.com", "PutEventSelectors", "us-east-1")
+        .request(json!({"trailName": trail, "eventSelectors": [{"readWriteType": "WriteOnly", "includeManagementEvents": true, "dataResources": []}]}))
+        .at(rng, t1 + Duration::minutes(2)));
+    out.push(
+        call(&mallory, "cloudtrail.amazonaws.com", "StopLogging", "us-east-1")
+            .request(json!({"name": trail}))
+            .at(rng, t1 + Duration::minutes(3)),
+    );
     // 6. A security group opened to the world.
-    out.push(event(rng, t1 + Duration::minutes(5), &mallory, "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", "us-east-1",
-        json!({"groupId": "sg-0abc1234def567890", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
-        json!({"_return": true}), false, true));
+    out.push(call(&mallory, "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", "us-east-1")
+        .request(json!({"groupId": "sg-0abc1234def567890", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}))
+        .response(json!({"_return": true}))
+        .at(rng, t1 + Duration::minutes(5)));
     // Password guessing before the successful sign-in.
     for i in 0..6 {
         let mut e = console_login(rng, t0 - Duration::minutes(6) + Duration::seconds(i * 40), &mallory, false);
@@ -601,71 +548,36 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
     }
     // Discovery and collection: secrets and decrypted parameters.
     for (i, secret) in ["prod/db-password", "prod/stripe-api-key", "prod/jwt-signing-key"].iter().enumerate() {
-        let mut e = event(
-            rng,
-            t1 + Duration::minutes(8) + Duration::seconds(i as i64 * 5),
-            &mallory,
-            "secretsmanager.amazonaws.com",
-            "GetSecretValue",
-            "us-east-1",
-            json!({"secretId": secret}),
-            Value::Null,
-            true,
-            true,
-        );
+        let mut e = call(&mallory, "secretsmanager.amazonaws.com", "GetSecretValue", "us-east-1")
+            .request(json!({"secretId": secret}))
+            .read_only()
+            .at(rng, t1 + Duration::minutes(8) + Duration::seconds(i as i64 * 5));
         e["resources"] = json!([{"accountId": PROD_ACCOUNT, "type": "AWS::SecretsManager::Secret",
             "ARN": format!("arn:aws:secretsmanager:us-east-1:{PROD_ACCOUNT}:secret:{secret}-AbCdEf")}]);
         out.push(e);
     }
-    out.push(event(
-        rng,
-        t1 + Duration::minutes(9),
-        &mallory,
-        "ssm.amazonaws.com",
-        "GetParameter",
-        "us-east-1",
-        json!({"name": "/app/prod/db-password", "withDecryption": true}),
-        Value::Null,
-        true,
-        true,
-    ));
+    out.push(
+        call(&mallory, "ssm.amazonaws.com", "GetParameter", "us-east-1")
+            .request(json!({"name": "/app/prod/db-password", "withDecryption": true}))
+            .read_only()
+            .at(rng, t1 + Duration::minutes(9)),
+    );
     // Defence evasion beyond CloudTrail: detection and recording turned off.
-    out.push(event(
-        rng,
-        t1 + Duration::minutes(4),
-        &mallory,
-        "guardduty.amazonaws.com",
-        "DeleteDetector",
-        "us-east-1",
-        json!({"detectorId": "12abc34d567e8fa901bc2d34eexample"}),
-        Value::Null,
-        false,
-        true,
-    ));
-    out.push(event(
-        rng,
-        t1 + Duration::minutes(4) + Duration::seconds(30),
-        &mallory,
-        "config.amazonaws.com",
-        "StopConfigurationRecorder",
-        "us-east-1",
-        json!({"configurationRecorderName": "default"}),
-        Value::Null,
-        false,
-        true,
-    ));
-    out.push(event(
-        rng,
-        t1 + Duration::minutes(4) + Duration::seconds(50),
-        &mallory,
-        "securityhub.amazonaws.com",
-        "DisableSecurityHub",
-        "us-east-1",
-        json!({}),
-        Value::Null,
-        false,
-        true,
-    ));
+    out.push(
+        call(&mallory, "guardduty.amazonaws.com", "DeleteDetector", "us-east-1")
+            .request(json!({"detectorId": "12abc34d567e8fa901bc2d34eexample"}))
+            .at(rng, t1 + Duration::minutes(4)),
+    );
+    out.push(
+        call(&mallory, "config.amazonaws.com", "StopConfigurationRecorder", "us-east-1")
+            .request(json!({"configurationRecorderName": "default"}))
+            .at(rng, t1 + Duration::minutes(4) + Duration::seconds(30)),
+    );
+    out.push(
+        call(&mallory, "securityhub.amazonaws.com", "DisableSecurityHub", "us-east-1")
+            .request(json!({}))
+            .at(rng, t1 + Duration::minutes(4) + Duration::seconds(50)),
+    );
     // The customer bucket made readable from anywhere.
     let bucket_res =
         json!([{"accountId": PROD_ACCOUNT, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{EXFIL_BUCKET}")}]);
@@ -680,50 +592,26 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
     .into_iter()
     .enumerate()
     {
-        let mut e = event(
-            rng,
-            t1 + Duration::minutes(15) + Duration::seconds(i as i64 * 10),
-            &mallory,
-            "s3.amazonaws.com",
-            name,
-            "us-east-1",
-            req,
-            Value::Null,
-            false,
-            true,
-        );
+        let mut e = call(&mallory, "s3.amazonaws.com", name, "us-east-1")
+            .request(req)
+            .at(rng, t1 + Duration::minutes(15) + Duration::seconds(i as i64 * 10));
         e["resources"] = bucket_res.clone();
         out.push(e);
     }
     // Persistence through trust: a role anyone in another account can assume; MFA removed.
-    out.push(event(rng, t1 + Duration::minutes(6), &mallory, "iam.amazonaws.com", "UpdateAssumeRolePolicy", "us-east-1",
-        json!({"roleName": "app-backend", "policyDocument": r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}]}"#}),
-        Value::Null, false, true));
-    out.push(event(
-        rng,
-        t1 + Duration::minutes(7),
-        &mallory,
-        "iam.amazonaws.com",
-        "DeactivateMFADevice",
-        "us-east-1",
-        json!({"userName": "alice", "serialNumber": format!("arn:aws:iam::{PROD_ACCOUNT}:mfa/alice")}),
-        Value::Null,
-        false,
-        true,
-    ));
-    // An SSM shell on a production instance.
-    let mut e = event(
-        rng,
-        t1 + Duration::minutes(25),
-        &mallory,
-        "ssm.amazonaws.com",
-        "StartSession",
-        "us-east-1",
-        json!({"target": "i-0a1b2c3d4e5f60718"}),
-        json!({"sessionId": "mallory-0a1b2c3d4e5f6", "streamUrl": "wss://ssmmessages.us-east-1.amazonaws.com/v1/data-channel/mallory-0a1b2c3d4e5f6"}),
-        false,
-        true,
+    out.push(call(&mallory, "iam.amazonaws.com", "UpdateAssumeRolePolicy", "us-east-1")
+        .request(json!({"roleName": "app-backend", "policyDocument": r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}]}"#}))
+        .at(rng, t1 + Duration::minutes(6)));
+    out.push(
+        call(&mallory, "iam.amazonaws.com", "DeactivateMFADevice", "us-east-1")
+            .request(json!({"userName": "alice", "serialNumber": format!("arn:aws:iam::{PROD_ACCOUNT}:mfa/alice")}))
+            .at(rng, t1 + Duration::minutes(7)),
     );
+    // An SSM shell on a production instance.
+    let mut e = call(&mallory, "ssm.amazonaws.com", "StartSession", "us-east-1")
+        .request(json!({"target": "i-0a1b2c3d4e5f60718"}))
+        .response(json!({"sessionId": "mallory-0a1b2c3d4e5f6", "streamUrl": "wss://ssmmessages.us-east-1.amazonaws.com/v1/data-channel/mallory-0a1b2c3d4e5f6"}))
+        .at(rng, t1 + Duration::minutes(25));
     e["resources"] = json!([{"accountId": PROD_ACCOUNT, "type": "AWS::EC2::Instance", "ARN": format!("arn:aws:ec2:us-east-1:{PROD_ACCOUNT}:instance/i-0a1b2c3d4e5f60718")}]);
     out.push(e);
     // A key scheduled for deletion: ransom by destroying the means to decrypt.
@@ -734,47 +622,23 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
         } else {
             json!({"keyId": key_arn})
         };
-        let mut e = event(
-            rng,
-            t1 + Duration::minutes(30) + Duration::seconds(i as i64 * 20),
-            &mallory,
-            "kms.amazonaws.com",
-            name,
-            "us-east-1",
-            req,
-            Value::Null,
-            false,
-            true,
-        );
+        let mut e = call(&mallory, "kms.amazonaws.com", name, "us-east-1")
+            .request(req)
+            .at(rng, t1 + Duration::minutes(30) + Duration::seconds(i as i64 * 20));
         e["resources"] = json!([{"accountId": PROD_ACCOUNT, "type": "AWS::KMS::Key", "ARN": key_arn}]);
         out.push(e);
     }
-    out.push(event(
-        rng,
-        t1 + Duration::minutes(32),
-        &mallory,
-        "s3.amazonaws.com",
-        "DeleteBucket",
-        "us-east-1",
-        json!({"bucketName": "prod-logs-archive", "Host": "prod-logs-archive.s3.us-east-1.amazonaws.com"}),
-        Value::Null,
-        false,
-        true,
-    ));
+    out.push(
+        call(&mallory, "s3.amazonaws.com", "DeleteBucket", "us-east-1")
+            .request(json!({"bucketName": "prod-logs-archive", "Host": "prod-logs-archive.s3.us-east-1.amazonaws.com"}))
+            .at(rng, t1 + Duration::minutes(32)),
+    );
     // Lateral movement: into the dev account, then GPU instances in a Region never used before.
     let pivot_time = t1 + Duration::minutes(40);
-    let mut e = event(
-        rng,
-        pivot_time,
-        &mallory,
-        "sts.amazonaws.com",
-        "AssumeRole",
-        "us-east-1",
-        json!({"roleArn": format!("arn:aws:iam::{DEV_ACCOUNT}:role/OrganizationAccountAccessRole"), "roleSessionName": "mallory-pivot"}),
-        json!({"assumedRoleUser": {"arn": format!("arn:aws:sts::{DEV_ACCOUNT}:assumed-role/OrganizationAccountAccessRole/mallory-pivot")}}),
-        false,
-        true,
-    );
+    let mut e = call(&mallory, "sts.amazonaws.com", "AssumeRole", "us-east-1")
+        .request(json!({"roleArn": format!("arn:aws:iam::{DEV_ACCOUNT}:role/OrganizationAccountAccessRole"), "roleSessionName": "mallory-pivot"}))
+        .response(json!({"assumedRoleUser": {"arn": format!("arn:aws:sts::{DEV_ACCOUNT}:assumed-role/OrganizationAccountAccessRole/mallory-pivot")}}))
+        .at(rng, pivot_time);
     e["recipientAccountId"] = json!(DEV_ACCOUNT);
     e["resources"] = json!([{"accountId": DEV_ACCOUNT, "type": "AWS::IAM::Role", "ARN": format!("arn:aws:iam::{DEV_ACCOUNT}:role/OrganizationAccountAccessRole")}]);
     out.push(e);
@@ -788,31 +652,17 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
         pivot_time,
         false,
     );
-    out.push(event(
-        rng,
-        pivot_time + Duration::minutes(1),
-        &pivot,
-        "ec2.amazonaws.com",
-        "DescribeRegions",
-        "ap-southeast-1",
-        json!({"regionSet": {}}),
-        Value::Null,
-        true,
-        true,
-    ));
+    out.push(
+        call(&pivot, "ec2.amazonaws.com", "DescribeRegions", "ap-southeast-1")
+            .request(json!({"regionSet": {}}))
+            .read_only()
+            .at(rng, pivot_time + Duration::minutes(1)),
+    );
     for i in 0..3 {
-        let mut e = event(
-            rng,
-            pivot_time + Duration::minutes(2) + Duration::seconds(i * 15),
-            &pivot,
-            "ec2.amazonaws.com",
-            "RunInstances",
-            "ap-southeast-1",
-            json!({"instanceType": "p4d.24xlarge", "instancesSet": {"items": [{"imageId": "ami-0c55b159cbfafe1f0", "minCount": 4, "maxCount": 4}]}}),
-            json!({"instancesSet": {"items": [{"instanceId": format!("i-0pivot{i:011}"), "instanceType": "p4d.24xlarge"}]}}),
-            false,
-            true,
-        );
+        let mut e = call(&pivot, "ec2.amazonaws.com", "RunInstances", "ap-southeast-1")
+        .request(json!({"instanceType": "p4d.24xlarge", "instancesSet": {"items": [{"imageId": "ami-0c55b159cbfafe1f0", "minCount": 4, "maxCount": 4}]}}))
+        .response(json!({"instancesSet": {"items": [{"instanceId": format!("i-0pivot{i:011}"), "instanceType": "p4d.24xlarge"}]}}))
+        .at(rng, pivot_time + Duration::minutes(2) + Duration::seconds(i * 15));
         e["resources"] = json!([{"accountId": DEV_ACCOUNT, "type": "AWS::EC2::Instance", "ARN": format!("arn:aws:ec2:ap-southeast-1:{DEV_ACCOUNT}:instance/i-0pivot{i:011}")}]);
         out.push(e);
     }
@@ -821,18 +671,11 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
     backup.identity["accessKeyId"] = json!("AKIAEXAMPLEBACKUPKEY");
     for i in 0..60 {
         let key = format!("exports/customers-{i:03}.csv");
-        let mut e = event(
-            rng,
-            t1 + Duration::minutes(20) + Duration::seconds(i * 2),
-            &backup,
-            "s3.amazonaws.com",
-            "GetObject",
-            "us-east-1",
-            json!({"bucketName": EXFIL_BUCKET, "Host": format!("{EXFIL_BUCKET}.s3.us-east-1.amazonaws.com"), "key": key}),
-            Value::Null,
-            true,
-            false,
-        );
+        let mut e = call(&backup, "s3.amazonaws.com", "GetObject", "us-east-1")
+        .request(json!({"bucketName": EXFIL_BUCKET, "Host": format!("{EXFIL_BUCKET}.s3.us-east-1.amazonaws.com"), "key": key}))
+        .read_only()
+        .data_event()
+        .at(rng, t1 + Duration::minutes(20) + Duration::seconds(i * 2));
         e["resources"] = json!([
             {"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{EXFIL_BUCKET}/{key}")},
             {"accountId": PROD_ACCOUNT, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{EXFIL_BUCKET}")}
