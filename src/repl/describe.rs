@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::human::human_bytes;
+use crate::output::Listing;
 use crate::schema::{self, FieldSpec, FieldType};
 use crate::store::table::TableFigures;
 use crate::store::EdsRecord;
@@ -13,10 +14,11 @@ pub fn stores(rows: &[(&EdsRecord, TableFigures)]) -> String {
     if rows.is_empty() {
         return "no event data stores yet: `traillake ingest PATH` creates \"default\"".to_string();
     }
-    let header = ["ID", "NAME", "STATUS", "EVENTS", "FIRST EVENT", "LAST EVENT", "SIZE"];
-    let mut table: Vec<[String; 7]> = vec![header.map(str::to_string)];
+    // Counts align right, text left.
+    let mut list =
+        Listing::with_headers(&["ID", "NAME", "STATUS", "EVENTS", "FIRST EVENT", "LAST EVENT", "SIZE"]).align_right(3);
     for (rec, fig) in rows {
-        table.push([
+        list.row(&[
             rec.id.to_string(),
             rec.name.clone(),
             rec.status.to_string(),
@@ -26,18 +28,7 @@ pub fn stores(rows: &[(&EdsRecord, TableFigures)]) -> String {
             human_bytes(fig.size_bytes),
         ]);
     }
-    let widths: Vec<usize> = (0..7).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for row in &table {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            // Counts align right, text left.
-            .map(|(i, (v, w))| if i == 3 { format!("{v:>w$}") } else { format!("{v:<w$}") })
-            .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-    }
+    let mut out = list.render();
     out.truncate(out.trim_end().len());
     out
 }

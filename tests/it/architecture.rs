@@ -100,3 +100,16 @@ fn the_documented_layers_are_the_checked_ones() {
         assert!(doc.contains(&row), "docs/architecture.md lacks the row {row}");
     }
 }
+
+/// The release binary users install is stripped and thin-LTO'd (docs/performance.md has the
+/// sizes and speeds that decided it): a profile edit that drops either shows here.
+#[test]
+fn the_release_profile_strips_and_links_with_thin_lto() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).expect("Cargo.toml");
+    let release = manifest.split("[profile.release]").nth(1).expect("a [profile.release] section");
+    let section = release.split("\n[").next().unwrap_or_default();
+    let settings: Vec<&str> = section.lines().map(str::trim).filter(|l| !l.starts_with('#')).collect();
+    assert!(settings.contains(&"strip = true"), "{section}");
+    assert!(settings.contains(&"lto = \"thin\""), "{section}");
+}
