@@ -6,6 +6,7 @@ use std::io;
 
 use crate::engine::EngineError;
 use crate::ingest::IngestError;
+use crate::keys::KeyError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,8 @@ pub enum Error {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
     #[error("internal error: {0}")]
@@ -33,6 +36,7 @@ impl Error {
             Error::Store(StoreError::NotFound(_) | StoreError::NameTaken(_) | StoreError::Invalid(_)) => 1,
             Error::Ingest(IngestError::Source { .. } | IngestError::NotIngestible { .. }) => 1,
             Error::Ingest(IngestError::Store(StoreError::NotFound(_))) => 1,
+            Error::Key(KeyError::Read { .. } | KeyError::Format { .. } | KeyError::Write { .. }) => 1,
             _ => 2,
         }
     }

@@ -11,6 +11,7 @@ pub mod flight;
 pub mod human;
 pub mod ingest;
 pub mod investigate;
+pub mod keys;
 pub mod output;
 pub mod repl;
 pub mod s3;

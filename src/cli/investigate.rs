@@ -133,7 +133,14 @@ pub struct LookupArgs {
     pub format: LookupFormat,
 }
 
-fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+/// A time as users write it: RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` (UTC), or epoch seconds (as
+/// the AWS CLI takes).
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if !s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        if let Some(t) = s.parse::<i64>().ok().and_then(|n| DateTime::from_timestamp(n, 0)) {
+            return Ok(t);
+        }
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }

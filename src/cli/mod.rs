@@ -2,6 +2,7 @@
 //! Results go to stdout, messages and errors to stderr.
 
 pub mod eds;
+pub mod integrity;
 pub mod investigate;
 pub mod serve;
 
@@ -60,6 +61,12 @@ Re-running over the same sources adds nothing; events already stored (same event
     Lookup(investigate::LookupArgs),
     /// Arrow Flight SQL endpoint for BI tools and notebooks (JDBC, ADBC, Superset, Grafana).
     Serve(serve::ServeArgs),
+    /// Validate CloudTrail log files against their digest chains, offline (as `aws cloudtrail
+    /// validate-logs`).
+    ValidateLogs(integrity::ValidateLogsArgs),
+    /// Signing keys for digests, event data stores and query results.
+    #[command(subcommand)]
+    Keys(integrity::KeysCommand),
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +105,10 @@ pub struct GenerateArgs {
     pub end_date: chrono::NaiveDate,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Also write hourly CloudTrail-Digest/ files per account and Region, signed with a new key
+    /// saved in OUT.keys/ (public-keys.json there validates them), with `.sig` sidecars.
+    #[arg(long)]
+    pub digests: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -166,7 +177,13 @@ pub struct QueryArgs {
 pub async fn run(cli: Cli) -> Result<i32, Error> {
     match cli.command {
         Command::Generate(a) => {
-            let opts = GenerateOptions { events: a.events, days: a.days, end_date: a.end_date, seed: a.seed };
+            let opts = GenerateOptions {
+                events: a.events,
+                days: a.days,
+                end_date: a.end_date,
+                seed: a.seed,
+                digests: a.digests,
+            };
             let r = demo::generate(&a.out, &opts)?;
             eprintln!(
                 "wrote {} events in {} files to {} ({} JSON, {} gzip)",
@@ -176,6 +193,14 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
                 crate::human::human_bytes(r.json_bytes),
                 crate::human::human_bytes(r.gzip_bytes)
             );
+            if let Some(keys) = &r.keys {
+                eprintln!(
+                    "wrote {} signed digest files; validate them with `traillake validate-logs {} --public-key {}`",
+                    r.digests,
+                    a.out.display(),
+                    keys.public_keys_json.display()
+                );
+            }
             Ok(0)
         }
         Command::Demo(a) => {
@@ -220,6 +245,8 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Queries(a) => investigate::queries(&cli.store, a).await,
         Command::Lookup(a) => investigate::lookup(&cli.store, a).await,
         Command::Serve(a) => serve::serve(&cli.store, a).await,
+        Command::ValidateLogs(a) => integrity::validate_logs(a, cli.verbose > 0).await,
+        Command::Keys(cmd) => integrity::keys(cmd),
     }
 }
 

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 
+use crate::ingest::digests::{ChainWriter, LogFileWritten};
+use crate::keys::{self, SavedKeys, SigningKey};
+
 pub const ORG_ID: &str = "o-a1b2c3d4e5";
 pub const MANAGEMENT_ACCOUNT: &str = "111111111111";
 pub const PROD_ACCOUNT: &str = "222222222222";
@@ -28,11 +31,20 @@ pub struct GenerateOptions {
     /// The last day of the trail (UTC).
     pub end_date: NaiveDate,
     pub seed: u64,
+    /// Hourly signed digest files per account and Region, as a trail with log file validation
+    /// delivers them, signed with a new key saved in `<out>.keys/`.
+    pub digests: bool,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        Self { events: 5_000, days: 7, end_date: NaiveDate::from_ymd_opt(2026, 11, 15).unwrap_or_default(), seed: 42 }
+        Self {
+            events: 5_000,
+            days: 7,
+            end_date: NaiveDate::from_ymd_opt(2026, 11, 15).unwrap_or_default(),
+            seed: 42,
+            digests: false,
+        }
     }
 }
 
@@ -42,7 +54,15 @@ pub struct GenerateReport {
     pub events: u64,
     pub json_bytes: u64,
     pub gzip_bytes: u64,
+    pub digests: u64,
+    /// Where the digests' signing key went (with `digests`).
+    pub keys: Option<SavedKeys>,
 }
+
+/// The S3 bucket, trail name and home Region the generated trail claims.
+pub const TRAIL_BUCKET: &str = "org-trail-bucket";
+const TRAIL_NAME: &str = "org-trail";
+const HOME_REGION: &str = "us-east-1";
 
 /// SplitMix64: small, fast and deterministic across platforms.
 struct Rng(u64);
@@ -727,11 +747,15 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateR
     }
 
     let mut report = GenerateReport::default();
+    // Per account and Region: each file's delivery time and what a digest says of it.
+    let mut delivered_files: std::collections::BTreeMap<(String, String), Vec<(DateTime<Utc>, LogFileWritten)>> =
+        Default::default();
     for ((w, acct, region), mut events) in files {
         // Delivery time: the end of the window plus a few minutes, as CloudTrail does.
         let delivered = start + Duration::seconds((w + 1) * window + 300);
         let day = delivered.format("%Y/%m/%d").to_string();
-        let dir: PathBuf = out.join(format!("AWSLogs/{ORG_ID}/{acct}/CloudTrail/{region}/{day}"));
+        let rel = format!("AWSLogs/{ORG_ID}/{acct}/CloudTrail/{region}/{day}");
+        let dir: PathBuf = out.join(&rel);
         fs::create_dir_all(&dir)?;
         let name =
             format!("{acct}_CloudTrail_{region}_{}_{}.json.gz", delivered.format("%Y%m%dT%H%MZ"), world.rng.alnum(16));
@@ -747,17 +771,81 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateR
         gz.write_all(&body)?;
         let bytes = gz.finish()?;
         report.gzip_bytes += bytes.len() as u64;
-        fs::write(dir.join(name), bytes)?;
+        fs::write(dir.join(&name), bytes)?;
         report.files += 1;
+        if opts.digests {
+            let times = events.iter().filter_map(|e| e["eventTime"].as_str());
+            let written = LogFileWritten {
+                key: format!("{rel}/{name}"),
+                sha256: keys::sha256_hex(&body),
+                oldest_event_time: times.clone().min().map(str::to_string),
+                newest_event_time: times.max().map(str::to_string),
+            };
+            delivered_files.entry((acct, region)).or_default().push((delivered, written));
+        }
     }
-    // A digest file, as trails with log file validation deliver them: ingest must skip it.
+    if opts.digests {
+        let (count, saved) = write_digests(out, start, &delivered_files)?;
+        report.digests = count;
+        report.keys = Some(saved);
+    } else {
+        write_placeholder_digest(out, opts, last_day)?;
+    }
+    Ok(report)
+}
+
+/// The folder beside `out` the digest signing key is saved in: `<out>.keys`.
+pub fn keys_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "trail".into());
+    name.push(".keys");
+    out.with_file_name(name)
+}
+
+/// Hourly digests for every account and Region from the trail's start to its last delivery,
+/// signed with a new key (saved beside the trail, so the private key never sits in it);
+/// each digest's signature also goes to a `.sig` sidecar, as a downloaded copy would keep it.
+fn write_digests(
+    out: &Path,
+    start: DateTime<Utc>,
+    delivered: &std::collections::BTreeMap<(String, String), Vec<(DateTime<Utc>, LogFileWritten)>>,
+) -> std::io::Result<(u64, SavedKeys)> {
+    let key = SigningKey::generate().map_err(std::io::Error::other)?;
+    let saved = key.save(&keys_dir(out)).map_err(std::io::Error::other)?;
+    let last = delivered.values().flatten().map(|(t, _)| *t).max().unwrap_or(start);
+    let hours = (last - start).num_hours() + 1;
+    let mut count = 0;
+    for ((acct, region), files) in delivered {
+        let root = format!("AWSLogs/{ORG_ID}/{acct}");
+        let mut chain = ChainWriter::new(&key, TRAIL_BUCKET, &root, acct, region, TRAIL_NAME, HOME_REGION);
+        for h in 0..hours {
+            let (from, to) = (start + Duration::hours(h), start + Duration::hours(h + 1));
+            let logs: Vec<LogFileWritten> =
+                files.iter().filter(|(t, _)| *t >= from && *t < to).map(|(_, l)| l.clone()).collect();
+            let d = chain.digest(from, to, &logs).map_err(std::io::Error::other)?;
+            let path = out.join(&d.key);
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(&d.json)?;
+            fs::write(&path, gz.finish()?)?;
+            fs::write(format!("{}.sig", path.display()), &d.signature)?;
+            count += 1;
+        }
+    }
+    Ok((count, saved))
+}
+
+/// Without `digests`: one unsigned digest file, as a trail with validation has, that ingest
+/// must recognise and skip.
+fn write_placeholder_digest(out: &Path, opts: &GenerateOptions, last_day: DateTime<Utc>) -> std::io::Result<()> {
     let ddir = out.join(format!(
         "AWSLogs/{ORG_ID}/{MANAGEMENT_ACCOUNT}/CloudTrail-Digest/us-east-1/{}",
         opts.end_date.format("%Y/%m/%d")
     ));
     fs::create_dir_all(&ddir)?;
     let digest = json!({"awsAccountId": MANAGEMENT_ACCOUNT, "digestStartTime": iso(last_day), "digestEndTime": iso(last_day + Duration::hours(1)),
-        "digestS3Bucket": "org-trail-bucket", "digestS3Object": "digest", "logFiles": []});
+        "digestS3Bucket": TRAIL_BUCKET, "digestS3Object": "digest", "logFiles": []});
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(digest.to_string().as_bytes())?;
     fs::write(
@@ -766,8 +854,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateR
             opts.end_date.format("%Y%m%dT010000Z")
         )),
         gz.finish()?,
-    )?;
-    Ok(report)
+    )
 }
 
 #[cfg(test)]

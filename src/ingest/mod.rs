@@ -9,6 +9,7 @@
 //! completed sources in one Delta commit per few hundred MB.
 
 pub mod decode;
+pub mod digests;
 mod gunzip;
 pub mod progress;
 pub mod quarantine;

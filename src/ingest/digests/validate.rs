@@ -1,0 +1,677 @@
+//! Validating the digest chains a trail holds, offline, as `aws cloudtrail validate-logs`
+//! does online: for each account and Region, from the newest digest in range back to the
+//! start time or the chain's start, check each digest was found where it says it is, its
+//! signature, the hash of every log file it names and its link to the previous digest; then
+//! report gaps and log files no digest vouches for.
+//!
+//! Phases: [`Catalogue::load`] lists the sources and reads every digest (small); [`check_digests`]
+//! needs no log file; [`check_log_files`] hashes the log files named (the costly part, on
+//! every core). `ingest --validate` uses the first two and hashes log files as it decodes them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use object_store::{Attribute, ObjectStoreExt};
+use serde::Serialize;
+
+use super::{layout_tail, signing_string, DigestFile};
+use crate::ingest::sources::{self, open_decoded, Fetched, SourceLocation, SourceObject};
+use crate::ingest::IngestError;
+use crate::keys::{self, PublicKeys};
+
+/// What to validate.
+#[derive(Debug, Clone, Default)]
+pub struct ValidateOptions {
+    /// Digests ending before this are not read (default: from each chain's start).
+    pub start: Option<DateTime<Utc>>,
+    /// Digests ending after this are not read (default: now).
+    pub end: Option<DateTime<Utc>>,
+    pub keys: PublicKeys,
+    /// Only these accounts (default: every account found).
+    pub account_ids: Vec<String>,
+}
+
+/// Every object of the sources, digests read.
+pub struct Catalogue {
+    digests: Vec<LoadedDigest>,
+    /// Files that are not digests, by `bucket/key` (S3) and by layout tail (any source).
+    by_s3_key: HashMap<String, SourceObject>,
+    by_tail: HashMap<String, SourceObject>,
+    /// CloudTrail log files by their place in the layout, for "no digest names it".
+    log_files: Vec<LogInLayout>,
+    /// Digest files that could not be read or parsed.
+    unreadable: Vec<DigestCheck>,
+}
+
+struct LoadedDigest {
+    object: SourceObject,
+    content_sha256: String,
+    digest: DigestFile,
+    /// Hex signature from `x-amz-meta-signature` or the `.sig` sidecar.
+    signature: Option<String>,
+    region: String,
+    end: Option<DateTime<Utc>>,
+}
+
+struct LogInLayout {
+    object: SourceObject,
+    account: String,
+    region: String,
+    delivered: Option<DateTime<Utc>>,
+}
+
+/// The verdict on one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Valid,
+    Invalid,
+    Missing,
+}
+
+/// What was found about a digest's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureStatus {
+    Valid,
+    Invalid,
+    /// No `x-amz-meta-signature` (S3) or `.sig` sidecar (local copy).
+    NotChecked,
+    /// No public key with the digest's fingerprint was given.
+    PublicKeyNotAvailable,
+}
+
+impl SignatureStatus {
+    fn text(self) -> &'static str {
+        match self {
+            SignatureStatus::Valid => "signature valid",
+            SignatureStatus::Invalid => "signature invalid",
+            SignatureStatus::NotChecked => "signature not checked (no x-amz-meta-signature or .sig sidecar)",
+            SignatureStatus::PublicKeyNotAvailable => "public key not available",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DigestCheck {
+    pub file: String,
+    pub account: String,
+    pub region: String,
+    pub digest_start_time: String,
+    pub digest_end_time: String,
+    pub verdict: Verdict,
+    /// None for a digest that is missing or could not be read.
+    pub signature: Option<SignatureStatus>,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogCheck {
+    pub file: String,
+    pub verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The digest that names it.
+    pub digest: String,
+}
+
+/// An hour or more with no digest in a chain.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gap {
+    pub account: String,
+    pub region: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// The whole answer of `validate-logs`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationReport {
+    pub digests: Vec<DigestCheck>,
+    pub log_files: Vec<LogCheck>,
+    pub gaps: Vec<Gap>,
+    /// Log files in the time the digests cover that no digest names (added, or moved in).
+    pub unreferenced_log_files: Vec<String>,
+    /// Log files delivered after the newest digest read (not vouched for yet).
+    pub not_yet_covered: Vec<String>,
+}
+
+impl ValidationReport {
+    fn count(items: impl Iterator<Item = Verdict>) -> (usize, usize) {
+        let v: Vec<Verdict> = items.collect();
+        (v.iter().filter(|x| **x == Verdict::Valid).count(), v.len())
+    }
+
+    pub fn digests_valid(&self) -> (usize, usize) {
+        Self::count(self.digests.iter().map(|d| d.verdict))
+    }
+
+    pub fn log_files_valid(&self) -> (usize, usize) {
+        Self::count(self.log_files.iter().map(|l| l.verdict))
+    }
+
+    /// Digests read whose signature has status `s` (missing ones have none).
+    pub fn signatures(&self, s: SignatureStatus) -> usize {
+        self.digests.iter().filter(|d| d.signature == Some(s)).count()
+    }
+
+    /// Every check made passed (a signature that could not be checked is reported, not failed,
+    /// unless `require_signatures`), and something was checked.
+    pub fn all_valid(&self, require_signatures: bool) -> bool {
+        let (dv, dn) = self.digests_valid();
+        let (lv, ln) = self.log_files_valid();
+        let unsigned = self.digests.iter().any(|d| d.signature != Some(SignatureStatus::Valid));
+        dn > 0 && dv == dn && lv == ln && self.unreferenced_log_files.is_empty() && !(require_signatures && unsigned)
+    }
+
+    /// The report as the AWS CLI words it; `verbose` lists every file, not only the invalid.
+    pub fn text(&self, verbose: bool) -> String {
+        let mut out = String::new();
+        for d in &self.digests {
+            if verbose || d.verdict != Verdict::Valid || d.signature == Some(SignatureStatus::Invalid) {
+                let verdict = match d.verdict {
+                    Verdict::Valid => "valid".to_string(),
+                    Verdict::Invalid => format!("INVALID: {}", d.reasons.join("; ")),
+                    Verdict::Missing => format!("INVALID: not found ({})", d.reasons.join("; ")),
+                };
+                let signature = d.signature.map(|s| format!(" [{}]", s.text())).unwrap_or_default();
+                out.push_str(&format!("Digest file\t{}\t{verdict}{signature}\n", d.file));
+            }
+        }
+        for l in &self.log_files {
+            if verbose || l.verdict != Verdict::Valid {
+                let verdict = match (l.verdict, &l.reason) {
+                    (Verdict::Valid, _) => "valid".to_string(),
+                    (Verdict::Missing, _) => "INVALID: not found".to_string(),
+                    (Verdict::Invalid, r) => format!("INVALID: {}", r.as_deref().unwrap_or("hash value doesn't match")),
+                };
+                out.push_str(&format!("Log file\t{}\t{verdict}\n", l.file));
+            }
+        }
+        for f in &self.unreferenced_log_files {
+            out.push_str(&format!("Log file\t{f}\tINVALID: no digest file names it (added or moved in)\n"));
+        }
+        for g in &self.gaps {
+            out.push_str(&format!(
+                "No digest files for {} {} between {} and {} (log file validation off, or digests missing)\n",
+                g.account, g.region, g.from, g.to
+            ));
+        }
+        if !self.not_yet_covered.is_empty() {
+            out.push_str(&format!(
+                "{} log files delivered after the newest digest read are not covered yet\n",
+                self.not_yet_covered.len()
+            ));
+        }
+        let (dv, dn) = self.digests_valid();
+        let (lv, ln) = self.log_files_valid();
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&format!("{dv}/{dn} digest files valid\n{lv}/{ln} log files valid\n"));
+        if !self.unreferenced_log_files.is_empty() {
+            out.push_str(&format!("{} log files not named by any digest\n", self.unreferenced_log_files.len()));
+        }
+        for s in [SignatureStatus::Invalid, SignatureStatus::NotChecked, SignatureStatus::PublicKeyNotAvailable] {
+            let n = self.signatures(s);
+            if n > 0 {
+                out.push_str(&format!("{n} digest files: {}\n", s.text()));
+            }
+        }
+        if dn == 0 {
+            out.push_str(
+                "no digest files found: enable log file validation on the trail, and copy its CloudTrail-Digest/ \
+                 prefix along with CloudTrail/\n",
+            );
+        }
+        out
+    }
+}
+
+/// A CloudTrail log file's account, Region and delivery time from its layout tail
+/// (`AWSLogs/[o-org/]<acct>/CloudTrail/<region>/YYYY/MM/DD/<acct>_CloudTrail_<region>_<stamp>_x.json.gz`).
+fn log_in_layout(tail: &str) -> Option<(String, String, Option<DateTime<Utc>>)> {
+    let parts: Vec<&str> = tail.split('/').collect();
+    let at = parts.iter().position(|p| *p == "CloudTrail")?;
+    let account = parts.get(at.checked_sub(1)?)?.to_string();
+    let region = parts.get(at + 1)?.to_string();
+    let name = parts.last()?;
+    let delivered = name
+        .split('_')
+        .find_map(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%MZ").ok().map(|t| t.and_utc()));
+    Some((account, region, delivered))
+}
+
+/// The Region of a digest from its key (`…/CloudTrail-Digest/<region>/…`).
+fn digest_region(key: &str) -> Option<String> {
+    let mut parts = key.split('/');
+    parts.by_ref().find(|p| *p == "CloudTrail-Digest")?;
+    parts.next().map(str::to_string)
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// Where an object is, as the checks compare it: `bucket/key` for S3, else the local path.
+fn s3_key(o: &SourceObject) -> Option<String> {
+    o.display.strip_prefix("s3://").map(str::to_string)
+}
+
+fn path_of(o: &SourceObject) -> String {
+    match &o.location {
+        SourceLocation::Local(p) => p.display().to_string(),
+        SourceLocation::S3 { .. } => o.display.clone(),
+    }
+}
+
+/// Whether an object may be a digest by its name: the `CloudTrail-Digest/` layout, or a JSON
+/// file outside the `CloudTrail/` log layout (a digest copied out of its folder).
+fn may_be_digest(o: &SourceObject) -> bool {
+    let p = path_of(o);
+    o.digest_by_path || (!p.contains("/CloudTrail/") && !p.contains("_CloudTrail_") && o.size < 16 * 1024 * 1024)
+}
+
+/// The object's bytes, uncompressed, and (S3) its `x-amz-meta-signature`.
+async fn read_whole(o: &SourceObject) -> std::io::Result<(Vec<u8>, Option<String>)> {
+    let (fetched, signature) = match &o.location {
+        SourceLocation::Local(p) => {
+            let sidecar = std::fs::read_to_string(format!("{}.sig", p.display())).ok();
+            (Fetched::Local(p.clone()), sidecar.map(|s| s.trim().to_string()))
+        }
+        SourceLocation::S3 { store, path } => {
+            let got = store.get(path).await.map_err(std::io::Error::other)?;
+            let signature = got.attributes.get(&Attribute::Metadata("signature".into())).map(|v| v.to_string());
+            (Fetched::Memory(got.bytes().await.map_err(std::io::Error::other)?), signature)
+        }
+    };
+    let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        match open_decoded(fetched)? {
+            sources::Decoded::Whole(d) => Ok(d),
+            sources::Decoded::Stream(mut r) => {
+                let mut d = Vec::new();
+                r.read_to_end(&mut d)?;
+                Ok(d)
+            }
+        }
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    Ok((bytes, signature))
+}
+
+impl Catalogue {
+    /// Lists `specs` and reads every digest among them.
+    pub async fn load(specs: &[String], opts: &ValidateOptions) -> Result<Self, IngestError> {
+        let listing = sources::list(specs).await?;
+        Self::from_objects(listing.objects, opts).await
+    }
+
+    pub async fn from_objects(objects: Vec<SourceObject>, opts: &ValidateOptions) -> Result<Self, IngestError> {
+        let mut cat = Catalogue {
+            digests: Vec::new(),
+            by_s3_key: HashMap::new(),
+            by_tail: HashMap::new(),
+            log_files: Vec::new(),
+            unreadable: Vec::new(),
+        };
+        let (candidates, others): (Vec<SourceObject>, Vec<SourceObject>) = objects.into_iter().partition(may_be_digest);
+        let read: Vec<(SourceObject, std::io::Result<(Vec<u8>, Option<String>)>)> = futures::stream::iter(candidates)
+            .map(|o| async move {
+                let r = read_whole(&o).await;
+                (o, r)
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut not_digests = others;
+        for (o, r) in read {
+            let parsed = r.as_ref().ok().map(|(bytes, _)| serde_json::from_slice::<DigestFile>(bytes));
+            match (r, parsed) {
+                (Ok((bytes, signature)), Some(Ok(digest))) => {
+                    if !opts.account_ids.is_empty() && !opts.account_ids.contains(&digest.aws_account_id) {
+                        continue;
+                    }
+                    let end = parse_time(&digest.digest_end_time);
+                    let in_range = end.is_none_or(|e| {
+                        opts.start.is_none_or(|s| e >= s)
+                            && opts.end.is_none_or(|to| e <= to + chrono::Duration::hours(1))
+                    });
+                    if !in_range {
+                        continue;
+                    }
+                    let region = digest_region(&digest.digest_s3_object)
+                        .or_else(|| digest_region(&path_of(&o)))
+                        .unwrap_or_else(|| "unknown".into());
+                    cat.digests.push(LoadedDigest {
+                        content_sha256: keys::sha256_hex(&bytes),
+                        object: o,
+                        digest,
+                        signature,
+                        region,
+                        end,
+                    });
+                }
+                (r, _) if o.digest_by_path => {
+                    let reason = match r {
+                        Err(e) => format!("cannot be read: {e}"),
+                        Ok(_) => "not a digest file (its JSON lacks the digest fields)".to_string(),
+                    };
+                    cat.unreadable.push(DigestCheck {
+                        file: o.display.clone(),
+                        account: String::new(),
+                        region: digest_region(&path_of(&o)).unwrap_or_default(),
+                        digest_start_time: String::new(),
+                        digest_end_time: String::new(),
+                        verdict: Verdict::Invalid,
+                        signature: None,
+                        reasons: vec![reason],
+                    });
+                }
+                _ => not_digests.push(o),
+            }
+        }
+        for o in not_digests {
+            if let Some(k) = s3_key(&o) {
+                cat.by_s3_key.insert(k, o.clone());
+            }
+            let p = path_of(&o);
+            if let Some(tail) = layout_tail(&p) {
+                if let Some((account, region, delivered)) = log_in_layout(tail) {
+                    if opts.account_ids.is_empty() || opts.account_ids.contains(&account) {
+                        cat.log_files.push(LogInLayout { object: o.clone(), account, region, delivered });
+                    }
+                }
+                cat.by_tail.insert(tail.to_string(), o);
+            }
+        }
+        // Newest first within each chain, as the walk goes.
+        cat.digests.sort_by(|a, b| {
+            (&a.digest.aws_account_id, &a.region, b.end).cmp(&(&b.digest.aws_account_id, &b.region, a.end))
+        });
+        Ok(cat)
+    }
+
+    /// The non-digest object a digest names by `bucket/key`: in the same bucket when the
+    /// source is S3, else by its `AWSLogs/…` tail.
+    fn find(&self, bucket: &str, key: &str) -> Option<&SourceObject> {
+        self.by_s3_key.get(&format!("{bucket}/{key}")).or_else(|| self.by_tail.get(layout_tail(key)?))
+    }
+
+    fn find_digest(&self, bucket: &str, key: &str) -> Option<usize> {
+        let wanted = format!("{bucket}/{key}");
+        let tail = layout_tail(key);
+        self.digests.iter().position(|d| {
+            s3_key(&d.object).as_deref() == Some(wanted.as_str())
+                || (tail.is_some() && layout_tail(&path_of(&d.object)) == tail)
+        })
+    }
+}
+
+/// A log file a valid-or-not digest names, to hash.
+#[derive(Clone)]
+pub struct Named {
+    pub bucket: String,
+    pub key: String,
+    pub expected_sha256: String,
+    pub object: Option<SourceObject>,
+    /// The naming digest (for the report) and whether it passed its own checks.
+    pub digest: String,
+    pub digest_valid: bool,
+}
+
+/// Checks every digest (location, signature, links, gaps) and lists the log files they name.
+pub fn check_digests(cat: &Catalogue, opts: &ValidateOptions) -> (ValidationReport, Vec<Named>) {
+    let mut report = ValidationReport::default();
+    let mut checks: Vec<DigestCheck> = cat
+        .digests
+        .iter()
+        .map(|d| DigestCheck {
+            file: d.object.display.clone(),
+            account: d.digest.aws_account_id.clone(),
+            region: d.region.clone(),
+            digest_start_time: d.digest.digest_start_time.clone(),
+            digest_end_time: d.digest.digest_end_time.clone(),
+            verdict: Verdict::Valid,
+            signature: None,
+            reasons: Vec::new(),
+        })
+        .collect();
+    let mut missing: Vec<DigestCheck> = Vec::new();
+    for (i, d) in cat.digests.iter().enumerate() {
+        let f = &d.digest;
+        // Found where it says it is.
+        let claimed = format!("{}/{}", f.digest_s3_bucket, f.digest_s3_object);
+        let moved = match s3_key(&d.object) {
+            Some(found) => found != claimed,
+            None => {
+                let found = path_of(&d.object);
+                match (layout_tail(&found), layout_tail(&f.digest_s3_object)) {
+                    (Some(a), Some(b)) => a != b,
+                    _ => true,
+                }
+            }
+        };
+        if moved {
+            checks[i].reasons.push(format!("has been moved from its original location (s3://{claimed})"));
+        }
+        let signature = signature_status(d, opts);
+        checks[i].signature = Some(signature);
+        if signature == SignatureStatus::Invalid {
+            checks[i].reasons.push("signature verification failed".into());
+        }
+        // The link to the previous digest.
+        if let (Some(pb), Some(pk)) = (&f.previous_digest_s3_bucket, &f.previous_digest_s3_object) {
+            match cat.find_digest(pb, pk) {
+                Some(j) => {
+                    let prev = &cat.digests[j];
+                    if f.previous_digest_hash_value.as_deref().map(str::to_ascii_lowercase)
+                        != Some(prev.content_sha256.clone())
+                    {
+                        checks[j].reasons.push(format!(
+                            "hash value doesn't match the one the next digest recorded ({})",
+                            d.object.display
+                        ));
+                    }
+                    if let (Some(recorded), Some(actual)) = (&f.previous_digest_signature, &prev.signature) {
+                        if !recorded.eq_ignore_ascii_case(actual) {
+                            checks[j].reasons.push(format!(
+                                "signature differs from the one the next digest recorded ({})",
+                                d.object.display
+                            ));
+                        }
+                    }
+                    if prev.digest.digest_end_time != f.digest_start_time {
+                        report.gaps.push(Gap {
+                            account: f.aws_account_id.clone(),
+                            region: d.region.clone(),
+                            from: prev.digest.digest_end_time.clone(),
+                            to: f.digest_start_time.clone(),
+                        });
+                    }
+                }
+                None => {
+                    // Before the start time, the previous digest was not asked for.
+                    let wanted = opts.start.is_none_or(|s| parse_time(&f.digest_start_time).is_none_or(|t| t > s));
+                    if wanted {
+                        missing.push(DigestCheck {
+                            file: format!("s3://{pb}/{pk}"),
+                            account: f.aws_account_id.clone(),
+                            region: d.region.clone(),
+                            digest_start_time: String::new(),
+                            digest_end_time: f.digest_start_time.clone(),
+                            verdict: Verdict::Missing,
+                            signature: None,
+                            reasons: vec![format!("named as the previous digest by {}", d.object.display)],
+                        });
+                    }
+                }
+            }
+        } else if let Some(older) =
+            cat.digests.get(i + 1).filter(|o| o.digest.aws_account_id == f.aws_account_id && o.region == d.region)
+        {
+            // A chain (re)starts here: validation was turned off for a while before it.
+            if older.digest.digest_end_time < f.digest_start_time {
+                report.gaps.push(Gap {
+                    account: f.aws_account_id.clone(),
+                    region: d.region.clone(),
+                    from: older.digest.digest_end_time.clone(),
+                    to: f.digest_start_time.clone(),
+                });
+            }
+        }
+    }
+    for c in &mut checks {
+        if !c.reasons.is_empty() {
+            c.verdict = Verdict::Invalid;
+        }
+    }
+    let named: Vec<Named> = cat
+        .digests
+        .iter()
+        .zip(&checks)
+        .flat_map(|(d, c)| {
+            d.digest.log_files.iter().map(move |l| Named {
+                bucket: l.s3_bucket.clone(),
+                key: l.s3_object.clone(),
+                expected_sha256: l.hash_value.to_ascii_lowercase(),
+                object: cat.find(&l.s3_bucket, &l.s3_object).cloned(),
+                digest: d.object.display.clone(),
+                digest_valid: c.verdict == Verdict::Valid,
+            })
+        })
+        .collect();
+    classify_unnamed(cat, &named, &mut report);
+    report.digests = checks;
+    report.digests.extend(missing);
+    report.digests.extend(cat.unreadable.iter().cloned());
+    (report, named)
+}
+
+fn signature_status(d: &LoadedDigest, opts: &ValidateOptions) -> SignatureStatus {
+    let f = &d.digest;
+    let Some(key) = f.digest_public_key_fingerprint.as_deref().and_then(|fp| opts.keys.get(fp, d.end)) else {
+        return SignatureStatus::PublicKeyNotAvailable;
+    };
+    let Some(sig) = d.signature.as_deref() else {
+        return SignatureStatus::NotChecked;
+    };
+    let Ok(sig) = hex::decode(sig.trim()) else {
+        return SignatureStatus::Invalid;
+    };
+    let text = signing_string(
+        &f.digest_end_time,
+        &f.digest_s3_bucket,
+        &f.digest_s3_object,
+        &d.content_sha256,
+        f.previous_digest_signature.as_deref(),
+    );
+    if key.verifies(text.as_bytes(), &sig) {
+        SignatureStatus::Valid
+    } else {
+        SignatureStatus::Invalid
+    }
+}
+
+/// Log files of a chain in scope that no digest names: inside the time the chain's digests
+/// cover, an addition; after its newest digest, not covered yet.
+fn classify_unnamed(cat: &Catalogue, named: &[Named], report: &mut ValidationReport) {
+    let named_paths: HashSet<String> = named.iter().filter_map(|n| n.object.as_ref()).map(path_of).collect();
+    let mut spans: BTreeMap<(String, String), (Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = BTreeMap::new();
+    for d in &cat.digests {
+        let start = parse_time(&d.digest.digest_start_time);
+        let e = spans.entry((d.digest.aws_account_id.clone(), d.region.clone())).or_insert((start, d.end));
+        e.0 = e.0.min(start).or(start);
+        e.1 = e.1.max(d.end);
+    }
+    for l in &cat.log_files {
+        let Some((from, to)) = spans.get(&(l.account.clone(), l.region.clone())) else { continue };
+        if named_paths.contains(&path_of(&l.object)) {
+            continue;
+        }
+        match (l.delivered, from, to) {
+            (Some(t), _, Some(to)) if t >= *to => report.not_yet_covered.push(l.object.display.clone()),
+            (Some(t), Some(from), _) if t < *from => {}
+            _ => report.unreferenced_log_files.push(l.object.display.clone()),
+        }
+    }
+}
+
+/// Hashes every named log file that exists, on every core, and adds the verdicts.
+pub async fn check_log_files(named: Vec<Named>, report: &mut ValidationReport) {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let checks: Vec<LogCheck> = futures::stream::iter(named)
+        .map(|n| async move {
+            let Some(o) = n.object.clone() else {
+                return LogCheck {
+                    file: format!("s3://{}/{}", n.bucket, n.key),
+                    verdict: Verdict::Missing,
+                    reason: None,
+                    digest: n.digest,
+                };
+            };
+            let (verdict, reason) = match read_whole(&o).await {
+                Ok((bytes, _)) if keys::sha256_hex(&bytes) == n.expected_sha256 => (Verdict::Valid, None),
+                Ok(_) => (Verdict::Invalid, Some("hash value doesn't match".to_string())),
+                Err(e) => (Verdict::Invalid, Some(format!("cannot be read: {e}"))),
+            };
+            LogCheck { file: o.display.clone(), verdict, reason, digest: n.digest }
+        })
+        .buffered(threads * 2)
+        .collect()
+        .await;
+    report.log_files = checks;
+}
+
+/// `validate-logs`: every check, one report.
+pub async fn validate(specs: &[String], opts: &ValidateOptions) -> Result<ValidationReport, IngestError> {
+    let cat = Catalogue::load(specs, opts).await?;
+    let (mut report, named) = check_digests(&cat, opts);
+    check_log_files(named, &mut report).await;
+    Ok(report)
+}
+
+/// For `ingest --validate`: each source's expected hash and whether the digest naming it is
+/// itself valid, by ledger key.
+pub fn expectations(named: &[Named]) -> HashMap<String, Expected> {
+    named
+        .iter()
+        .filter_map(|n| {
+            let o = n.object.as_ref()?;
+            Some((o.key.clone(), Expected { sha256: n.expected_sha256.clone(), digest_valid: n.digest_valid }))
+        })
+        .collect()
+}
+
+/// What a digest says a source's uncompressed content hashes to.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub sha256: String,
+    pub digest_valid: bool,
+}
+
+/// Shared, read-only: the decode threads look sources up in it.
+pub type Expectations = Arc<HashMap<String, Expected>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_file_is_placed_by_its_layout() {
+        let (a, r, t) = log_in_layout(
+            "AWSLogs/o-1/111/CloudTrail/us-east-1/2025/03/06/111_CloudTrail_us-east-1_20250306T0320Z_x.json.gz",
+        )
+        .expect("layout");
+        assert_eq!((a.as_str(), r.as_str()), ("111", "us-east-1"));
+        assert_eq!(t.map(|t| t.to_rfc3339()), Some("2025-03-06T03:20:00+00:00".to_string()));
+        assert_eq!(digest_region("AWSLogs/1/CloudTrail-Digest/eu-west-1/2025/x").as_deref(), Some("eu-west-1"));
+    }
+}
