@@ -141,3 +141,65 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `validate-logs s3://…`: each digest's signature comes from its object's
+/// `x-amz-meta-signature`, as CloudTrail stores it (no sidecars uploaded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_logs_reads_signatures_from_s3_object_metadata() {
+    use object_store::{Attribute, Attributes, ObjectStore, PutOptions};
+    let Some((_moto, endpoint)) = start_moto() else { return };
+    let bucket = traillake::demo::generate::TRAIL_BUCKET;
+    let made = Command::new("python3")
+        .arg("-c")
+        .arg(format!("import urllib.request as u; u.urlopen(u.Request('{endpoint}/{bucket}', method='PUT'))"))
+        .status()
+        .expect("python3");
+    assert!(made.success(), "bucket creation failed");
+    let s3 = AmazonS3Builder::new()
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_bucket_name(bucket)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .expect("s3 client");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let trail = tmp.path().join("trail");
+    let opts = traillake::demo::GenerateOptions { events: 1000, days: 1, digests: true, ..Default::default() };
+    let g = traillake::demo::generate(&trail, &opts).expect("generate");
+    let keys = g.keys.expect("keys").public_keys_json;
+    for entry in walk(&trail) {
+        let rel = entry.strip_prefix(&trail).expect("rel").to_string_lossy().replace('\\', "/");
+        if rel.ends_with(".sig") {
+            continue;
+        }
+        let mut attributes = Attributes::new();
+        if let Ok(sig) = std::fs::read_to_string(format!("{}.sig", entry.display())) {
+            attributes.insert(Attribute::Metadata("signature".into()), sig.into());
+        }
+        let payload = PutPayload::from(std::fs::read(&entry).expect("read"));
+        s3.put_opts(&ObjectPath::from(rel), payload, PutOptions { attributes, ..Default::default() })
+            .await
+            .expect("put");
+    }
+    let out = bin()
+        .args(["validate-logs", &format!("s3://{bucket}/AWSLogs/"), "--format", "json", "--require-signatures"])
+        .arg("--public-key")
+        .arg(&keys)
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // Never the network: instance-metadata endpoints at a closed loopback port.
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")
+        .env("AWS_METADATA_ENDPOINT", "http://127.0.0.1:9")
+        .output()
+        .expect("run");
+    let rep: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(out.status.code(), Some(0), "{rep} {}", stderr(&out));
+    let digests = rep["digests"].as_array().expect("digests");
+    assert_eq!(digests.len() as u64, g.digests);
+    assert!(digests.iter().all(|d| d["signature"] == "valid" && d["verdict"] == "valid"), "{rep}");
+}

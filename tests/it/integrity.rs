@@ -1,0 +1,252 @@
+//! Tamper evidence: `validate-logs` over digest chains our generator wrote and over one built
+//! independently (Python `cryptography`), each kind of tampering detected; signed query results.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::*;
+
+fn validate(args: &[&str]) -> (Output, serde_json::Value) {
+    let out = bin().arg("validate-logs").args(args).args(["--format", "json"]).output().expect("run");
+    let json = serde_json::from_str(&stdout(&out)).unwrap_or(serde_json::Value::Null);
+    (out, json)
+}
+
+fn files_under(dir: &Path, pred: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if pred(&p.to_string_lossy()) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn gunzip(p: &Path) -> Vec<u8> {
+    let mut v = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(p).expect("open")), &mut v)
+        .expect("gunzip");
+    v
+}
+
+fn gzip_to(p: &Path, data: &[u8]) {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data).expect("gz");
+    std::fs::write(p, gz.finish().expect("gz")).expect("write");
+}
+
+fn count(report: &serde_json::Value, list: &str, verdict: &str) -> usize {
+    report[list].as_array().map_or(0, |a| a.iter().filter(|x| x["verdict"] == verdict).count())
+}
+
+/// Invalid entries' reasons, for assertion messages.
+fn problems(report: &serde_json::Value) -> String {
+    let mut s = String::new();
+    for list in ["digests", "logFiles"] {
+        for x in report[list].as_array().into_iter().flatten().filter(|x| x["verdict"] != "valid") {
+            s.push_str(&format!("{x}\n"));
+        }
+    }
+    s
+}
+
+fn generated_trail(dir: &Path) -> (PathBuf, PathBuf) {
+    let trail = dir.join("trail");
+    let opts = traillake::demo::GenerateOptions { events: 2000, days: 2, digests: true, ..Default::default() };
+    let r = traillake::demo::generate(&trail, &opts).expect("generate");
+    assert!(r.digests > 100, "hourly digests per account and Region");
+    (trail, r.keys.expect("keys").public_keys_json)
+}
+
+#[test]
+fn a_generated_trail_validates_and_every_kind_of_tampering_is_reported() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (trail, keys) = generated_trail(tmp.path());
+    let t = trail.to_str().expect("utf8");
+    let k = keys.to_str().expect("utf8");
+    let (out, rep) = validate(&[t, "--public-key", k]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", problems(&rep), stderr(&out));
+    let digests = rep["digests"].as_array().expect("digests").len();
+    assert!(count(&rep, "logFiles", "valid") > 5);
+    assert!(rep["digests"].as_array().expect("d").iter().all(|d| d["signature"] == "valid"));
+
+    // The text report reads like the AWS CLI's.
+    let text = bin().args(["validate-logs", t, "--public-key", k]).output().expect("run");
+    assert!(stdout(&text).contains(&format!("{digests}/{digests} digest files valid")), "{}", stdout(&text));
+
+    // Without the key, or with the wrong one: never silently valid.
+    let (out, rep) = validate(&[t]);
+    assert_eq!(rep["digests"][0]["signature"], "public-key-not-available");
+    assert_eq!(out.status.code(), Some(0), "no check failed");
+    let (out, _) = validate(&[t, "--require-signatures"]);
+    assert_eq!(out.status.code(), Some(1), "--require-signatures fails without keys");
+    let other = tmp.path().join("other-key");
+    assert!(bin().args(["keys", "generate", "--out"]).arg(&other).output().expect("run").status.success());
+    // A key under the right fingerprint but the wrong key material: every signature fails.
+    let wrong = std::fs::read_to_string(other.join("public-keys.json")).expect("read");
+    let right: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&keys).expect("read")).expect("json");
+    let mut wrong: serde_json::Value = serde_json::from_str(&wrong).expect("json");
+    wrong["PublicKeyList"][0]["Fingerprint"] = right["PublicKeyList"][0]["Fingerprint"].clone();
+    let wrong_file = tmp.path().join("wrong.json");
+    std::fs::write(&wrong_file, wrong.to_string()).expect("write");
+    let (out, rep) = validate(&[t, "--public-key", wrong_file.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(count(&rep, "digests", "invalid"), digests, "{}", problems(&rep));
+
+    // Tampering, one kind at a time on a fresh copy each.
+    let logs = |root: &Path| files_under(root, &|p| p.contains("/CloudTrail/") && p.ends_with(".json.gz"));
+    let digest_files =
+        |root: &Path| files_under(root, &|p| p.contains("/CloudTrail-Digest/") && p.ends_with(".json.gz"));
+    let tampered = |name: &str, change: &dyn Fn(&Path)| -> serde_json::Value {
+        let copy = tmp.path().join(name);
+        copy_dir(&trail, &copy);
+        change(&copy);
+        let (out, rep) = validate(&[copy.to_str().expect("utf8"), "--public-key", k]);
+        assert_eq!(out.status.code(), Some(1), "{name} must fail: {}", problems(&rep));
+        rep
+    };
+    // A changed log file.
+    let rep = tampered("changed-log", &|root| {
+        let f = &logs(root)[0];
+        let text = String::from_utf8(gunzip(f)).expect("utf8").replacen("\"eventName\":\"", "\"eventName\":\"X", 1);
+        gzip_to(f, text.as_bytes());
+    });
+    assert_eq!(count(&rep, "logFiles", "invalid"), 1, "{}", problems(&rep));
+    // A deleted log file.
+    let rep = tampered("deleted-log", &|root| std::fs::remove_file(&logs(root)[1]).expect("rm"));
+    assert_eq!(count(&rep, "logFiles", "missing"), 1, "{}", problems(&rep));
+    // A log file added where digests vouch for the hour.
+    let rep = tampered("added-log", &|root| {
+        let f = &logs(root)[2];
+        let forged = f.with_file_name(
+            f.file_name().expect("name").to_string_lossy().replace(".json.gz", "").to_string() + "x.json.gz",
+        );
+        std::fs::copy(f, forged).expect("copy");
+    });
+    assert_eq!(rep["unreferencedLogFiles"].as_array().map(Vec::len), Some(1), "{rep}");
+    // A deleted digest: missing, and its hour a hole in the chain.
+    let rep = tampered("deleted-digest", &|root| std::fs::remove_file(&digest_files(root)[5]).expect("rm"));
+    assert_eq!(count(&rep, "digests", "missing"), 1, "{}", problems(&rep));
+    // A changed digest (an entry removed from it, recompressed): its signature fails and the
+    // next digest's link to it does too.
+    let rep = tampered("changed-digest", &|root| {
+        let f = digest_files(root).into_iter().find(|f| gunzip(f).windows(9).any(|w| w == b"hashValue")).expect("one");
+        let mut d: serde_json::Value = serde_json::from_slice(&gunzip(&f)).expect("json");
+        d["logFiles"].as_array_mut().expect("list").pop();
+        gzip_to(&f, d.to_string().as_bytes());
+    });
+    let invalid: Vec<&serde_json::Value> =
+        rep["digests"].as_array().expect("d").iter().filter(|d| d["verdict"] == "invalid").collect();
+    assert_eq!(invalid.len(), 1, "{}", problems(&rep));
+    let reasons = invalid[0]["reasons"].to_string();
+    assert!(reasons.contains("signature verification failed") && reasons.contains("doesn't match"), "{reasons}");
+    // A digest moved from where it says it is.
+    let rep = tampered("moved-digest", &|root| {
+        let f = &digest_files(root)[3];
+        let to = root.join("AWSLogs/moved.json.gz");
+        std::fs::rename(f, &to).expect("mv");
+        std::fs::rename(format!("{}.sig", f.display()), format!("{}.sig", to.display())).expect("mv sig");
+    });
+    assert!(problems(&rep).contains("moved from its original location"), "{}", problems(&rep));
+    // A replaced signature sidecar.
+    let rep = tampered("bad-sig", &|root| {
+        let f = &digest_files(root)[7];
+        let sig = std::fs::read_to_string(format!("{}.sig", f.display())).expect("sig");
+        let flipped = if sig.starts_with('0') { format!("1{}", &sig[1..]) } else { format!("0{}", &sig[1..]) };
+        std::fs::write(format!("{}.sig", f.display()), flipped).expect("write");
+    });
+    assert!(problems(&rep).contains("signature"), "{}", problems(&rep));
+
+    // A time window: only the digests ending in it are read.
+    let (out, rep) =
+        validate(&[t, "--public-key", k, "--start-time", "2026-11-15T00:00:00Z", "--end-time", "2026-11-15T06:00:00Z"]);
+    assert_eq!(out.status.code(), Some(0), "{}", problems(&rep));
+    assert!(rep["digests"].as_array().expect("d").len() < digests);
+    // One account only.
+    let (_, rep) = validate(&[t, "--public-key", k, "--account-id", "222222222222"]);
+    assert!(rep["digests"].as_array().expect("d").iter().all(|d| d["account"] == "222222222222"));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for f in files_under(from, &|_| true) {
+        let dest = to.join(f.strip_prefix(from).expect("under"));
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&f, dest).expect("copy");
+    }
+}
+
+fn python_with(module: &str) -> bool {
+    let ok = std::process::Command::new("python3").args(["-c", &format!("import {module}")]).status();
+    if ok.is_ok_and(|s| s.success()) {
+        return true;
+    }
+    skip_or_fail(&format!("python3 with `{module}` is needed (pip install {module}; .ci/run installs it)"));
+    false
+}
+
+#[test]
+fn a_chain_built_by_python_cryptography_validates_and_ours_verifies_there() {
+    if !python_with("cryptography") {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/independent_digests.py");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ind = tmp.path().join("independent");
+    std::fs::create_dir_all(&ind).expect("mkdir");
+    let w = std::process::Command::new("python3").arg(&script).arg("write").arg(&ind).output().expect("python");
+    assert!(w.status.success(), "{}", stderr(&w));
+    let keys = ind.join("keys.json");
+    let (out, rep) = validate(&[ind.to_str().expect("utf8"), "--public-key", keys.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", problems(&rep), stderr(&out));
+    assert_eq!(rep["digests"].as_array().map(Vec::len), Some(3));
+    assert_eq!(rep["logFiles"].as_array().map(Vec::len), Some(2));
+    assert!(rep["digests"].as_array().expect("d").iter().all(|d| d["signature"] == "valid"), "{rep}");
+    // Their chain, changed: the newest digest's sidecar signature swapped for the previous one's.
+    let digests = files_under(&ind, &|p| p.contains("CloudTrail-Digest_") && p.ends_with(".json.gz"));
+    let sig = |f: &Path| std::fs::read_to_string(format!("{}.sig", f.display())).expect("sig");
+    std::fs::write(format!("{}.sig", digests[2].display()), sig(&digests[1])).expect("write");
+    let (out, rep) = validate(&[ind.to_str().expect("utf8"), "--public-key", keys.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1), "{rep}");
+
+    // Our generator's chain, checked by their code: signatures, links, log file hashes.
+    let (trail, our_keys) = generated_trail(tmp.path());
+    let v = std::process::Command::new("python3")
+        .arg(&script)
+        .arg("verify")
+        .arg(&trail)
+        .arg(&our_keys)
+        .output()
+        .expect("python");
+    assert!(v.status.success(), "python rejected our digests: {}", stderr(&v));
+    let counted: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
+    assert!(counted["digests"].as_u64() > Some(100), "{counted}");
+}
+
+#[test]
+fn the_real_digest_file_is_recognised_and_its_key_reported_unavailable() {
+    let Some(data) = shared_data() else { return };
+    let dir = data.join("real/otel-collector-contrib");
+    let (out, rep) = validate(&[dir.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1), "its log file is not here: {}", stderr(&out));
+    let first = &rep["digests"][0];
+    assert_eq!(first["account"], "111122223333", "{rep}");
+    assert_eq!(first["signature"], "public-key-not-available", "{rep}");
+    assert_eq!(count(&rep, "logFiles", "missing"), 1);
+    // Text, unreadable input, no digests at all: clear answers, exit 1.
+    let text = bin().arg("validate-logs").arg(&dir).output().expect("run");
+    assert!(stdout(&text).contains("public key not available"), "{}", stdout(&text));
+    let none = bin().arg("validate-logs").arg(data.join("real/stratus-red-team")).output().expect("run");
+    assert_eq!(none.status.code(), Some(1));
+    assert!(stdout(&none).contains("no digest files found"), "{}", stdout(&none));
+    let missing = bin().args(["validate-logs", "/nonexistent/trail"]).output().expect("run");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("/nonexistent/trail"), "{}", stderr(&missing));
+}
