@@ -45,6 +45,8 @@ pub enum QueriesCommand {
         output: Option<PathBuf>,
         #[arg(long)]
         stats: bool,
+        #[command(flatten)]
+        save: super::integrity::SaveResultsArgs,
     },
 }
 
@@ -80,7 +82,7 @@ pub async fn queries(store_spec: &str, a: QueriesArgs) -> Result<i32, Error> {
                 println!();
             }
         }
-        QueriesCommand::Run { name, params, format, output, stats } => {
+        QueriesCommand::Run { name, params, format, output, stats, save } => {
             let e = lib.get(&name).map_err(|e| Error::Usage(e.to_string()))?;
             let store = Store::open(store_spec)?;
             let values = saved::parse_assignments(&params).map_err(|e| Error::Usage(e.to_string()))?;
@@ -90,6 +92,9 @@ pub async fn queries(store_spec: &str, a: QueriesArgs) -> Result<i32, Error> {
                 .render(&values, eds.as_ref().map(|r| r.id.to_string()).as_deref())
                 .map_err(|e| Error::Usage(e.to_string()))?;
             let engine = Engine::open(&store).await?;
+            if save.save_results.is_some() {
+                return super::integrity::save_results(&engine, &sql, &save, stats).await;
+            }
             return emit(&engine, &sql, format, output.as_deref(), stats).await;
         }
     }

@@ -67,6 +67,9 @@ Re-running over the same sources adds nothing; events already stored (same event
     /// Signing keys for digests, event data stores and query results.
     #[command(subcommand)]
     Keys(integrity::KeysCommand),
+    /// Verify results saved with --save-results against result_sign.json (as `aws cloudtrail
+    /// verify-query-results --local-export-path`).
+    VerifyQueryResults(integrity::VerifyQueryResultsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +174,8 @@ pub struct QueryArgs {
     /// what CloudTrail Lake would have charged).
     #[arg(long)]
     pub stats: bool,
+    #[command(flatten)]
+    pub save: integrity::SaveResultsArgs,
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -240,6 +245,9 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             let store = Store::open(&cli.store)?;
             let sql = query_text(&store, &a).await?;
             let engine = Engine::open(&store).await?;
+            if a.save.save_results.is_some() {
+                return integrity::save_results(&engine, &sql, &a.save, a.stats).await;
+            }
             emit(&engine, &sql, a.format, a.output.as_deref(), a.stats).await
         }
         Command::Queries(a) => investigate::queries(&cli.store, a).await,
@@ -247,6 +255,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Serve(a) => serve::serve(&cli.store, a).await,
         Command::ValidateLogs(a) => integrity::validate_logs(a, cli.verbose > 0).await,
         Command::Keys(cmd) => integrity::keys(cmd),
+        Command::VerifyQueryResults(a) => integrity::verify_query_results(a),
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod listing;
 mod run;
+pub mod signed;
 
 use std::io::Write;
 

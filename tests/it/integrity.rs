@@ -250,3 +250,155 @@ fn the_real_digest_file_is_recognised_and_its_key_reported_unavailable() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("/nonexistent/trail"), "{}", stderr(&missing));
 }
+
+#[test]
+fn saved_results_are_signed_as_lake_signs_them_and_any_change_is_caught() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let trail = tmp.path().join("trail");
+    traillake::demo::generate(
+        &trail,
+        &traillake::demo::GenerateOptions { events: 3000, days: 2, ..Default::default() },
+    )
+    .expect("generate");
+    let store = tmp.path().join("store");
+    assert!(run(&["ingest", trail.to_str().expect("utf8"), "--no-progress"], &store).status.success());
+    let keys = tmp.path().join("keys");
+    let made = bin().args(["keys", "generate", "--out"]).arg(&keys).output().expect("run");
+    assert!(made.status.success(), "{}", stderr(&made));
+    let fingerprint = stdout(&made).trim().to_string();
+    assert_eq!(fingerprint.len(), 32, "hex MD5");
+    let again = bin().args(["keys", "generate", "--out"]).arg(&keys).output().expect("run");
+    assert_eq!(again.status.code(), Some(1), "an existing key is not overwritten silently");
+
+    let res = tmp.path().join("results");
+    let sql = "SELECT eventtime, eventname, useridentity.arn FROM default ORDER BY eventtime, eventid";
+    let saved = run(
+        &[
+            "query",
+            sql,
+            "--save-results",
+            res.to_str().expect("utf8"),
+            "--max-result-file-size",
+            "64K",
+            "--signing-key",
+        ]
+        .into_iter()
+        .chain([keys.join("private.pem").to_str().expect("utf8")])
+        .collect::<Vec<_>>(),
+        &store,
+    );
+    assert_eq!(saved.status.code(), Some(0), "{}", stderr(&saved));
+    let sign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(res.join("result_sign.json")).expect("sign")).expect("json");
+    let files = sign["files"].as_array().expect("files");
+    assert!(files.len() >= 2, "split at the size limit: {sign}");
+    assert_eq!(files[0]["fileName"], "result_1.csv.gz");
+    assert_eq!(
+        (sign["hashAlgorithm"].as_str(), sign["signatureAlgorithm"].as_str()),
+        (Some("SHA-256"), Some("SHA256withRSA"))
+    );
+    assert_eq!(sign["publicKeyFingerprint"].as_str(), Some(fingerprint.as_str()));
+    // Every row once, a header per file.
+    let mut rows = 0;
+    for f in files {
+        let text = String::from_utf8(gunzip(&res.join(f["fileName"].as_str().expect("name")))).expect("utf8");
+        assert!(text.starts_with("eventtime,eventname,arn\n"), "{}", &text[..40]);
+        rows += text.lines().count() - 1;
+    }
+    assert_eq!(rows, 3000);
+
+    let verify = |dir: &Path, key: &Path| {
+        bin()
+            .args(["verify-query-results", "--local-export-path"])
+            .arg(dir)
+            .arg("--public-key")
+            .arg(key)
+            .args(["--format", "json"])
+            .output()
+            .expect("run")
+    };
+    let ok = verify(&res, &keys.join("public.pem"));
+    assert_eq!(ok.status.code(), Some(0), "{}{}", stdout(&ok), stderr(&ok));
+
+    // Python `cryptography` checks the signature over the space-joined hashes, and the hashes.
+    if python_with("cryptography") {
+        let check = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(
+                r#"
+import hashlib, json, sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+d, pem = sys.argv[1], sys.argv[2]
+sign = json.load(open(d + "/result_sign.json"))
+for f in sign["files"]:
+    assert hashlib.sha256(open(d + "/" + f["fileName"], "rb").read()).hexdigest() == f["fileHashValue"], f
+key = serialization.load_pem_public_key(open(pem, "rb").read())
+key.verify(bytes.fromhex(sign["hashSignature"]), " ".join(f["fileHashValue"] for f in sign["files"]).encode(),
+           padding.PKCS1v15(), hashes.SHA256())
+print("ok")
+"#,
+            )
+            .arg(&res)
+            .arg(keys.join("public.pem"))
+            .output()
+            .expect("python");
+        assert!(check.status.success(), "python rejected our signed results: {}", stderr(&check));
+    }
+
+    // Each change, on a fresh copy.
+    let changed = |name: &str, change: &dyn Fn(&Path)| -> serde_json::Value {
+        let copy = tmp.path().join(name);
+        copy_dir(&res, &copy);
+        change(&copy);
+        let out = verify(&copy, &keys.join("public-keys.json"));
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stdout(&out));
+        serde_json::from_str(&stdout(&out)).expect("json")
+    };
+    let status = |v: &serde_json::Value, file: &str| {
+        v["files"].as_array().expect("files").iter().find(|f| f["fileName"] == file).map(|f| f["status"].clone())
+    };
+    let v = changed("edited", &|d| {
+        let f = d.join("result_1.csv.gz");
+        let text = String::from_utf8(gunzip(&f)).expect("utf8").replacen("GetObject", "PutObject", 1);
+        gzip_to(&f, text.as_bytes());
+    });
+    assert_eq!(status(&v, "result_1.csv.gz"), Some("invalid".into()));
+    let v = changed("removed", &|d| std::fs::remove_file(d.join("result_2.csv.gz")).expect("rm"));
+    assert_eq!(status(&v, "result_2.csv.gz"), Some("missing".into()));
+    let v = changed("added", &|d| {
+        std::fs::copy(d.join("result_1.csv.gz"), d.join("result_9.csv.gz")).map(|_| ()).expect("cp")
+    });
+    assert_eq!(status(&v, "result_9.csv.gz"), Some("extra".into()));
+    // A file changed and its hash in result_sign.json updated to match: the signature fails.
+    let v = changed("rehashed", &|d| {
+        let f = d.join("result_1.csv.gz");
+        gzip_to(&f, b"eventtime,eventname,arn\n");
+        let p = d.join("result_sign.json");
+        let mut s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
+        s["files"][0]["fileHashValue"] = traillake::keys::sha256_hex(&std::fs::read(&f).expect("read")).into();
+        std::fs::write(&p, s.to_string()).expect("write");
+    });
+    assert_eq!((status(&v, "result_1.csv.gz"), v["signature"].as_str()), (Some("valid".into()), Some("invalid")));
+    // Another key: not available, never valid.
+    let other = tmp.path().join("other");
+    assert!(bin().args(["keys", "generate", "--out"]).arg(&other).output().expect("run").status.success());
+    let out = verify(&res, &other.join("public.pem"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("public key not available"), "{}", stdout(&out));
+    // Without --signing-key: hashes, no signature, and verification says so.
+    let unsigned = tmp.path().join("unsigned");
+    let out = run(
+        &["queries", "run", "console-logins-without-mfa", "--save-results", unsigned.to_str().expect("utf8")],
+        &store,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not signed"), "{}", stderr(&out));
+    let out = verify(&unsigned, &keys.join("public.pem"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("not signed"), "{}", stdout(&out));
+    // A folder that already holds files is refused.
+    let out = run(&["query", sql, "--save-results", res.to_str().expect("utf8")], &store);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
+}
