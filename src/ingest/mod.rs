@@ -173,7 +173,8 @@ pub async fn ingest(
     let run_id =
         format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let selectors = rec.selectors().map_err(|e| IngestError::Store(StoreError::Invalid(e.to_string())))?;
-    let mut writer = writer::Writer::new(store, &rec, tbl, options.writer.clone(), run_id, selectors);
+    let mut writer =
+        writer::Writer::new(store, &rec, tbl, options.writer.clone(), run_id, selectors).with_signer(rec.signer()?);
     let (feeder, jobs) = feed(plan.todo);
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),

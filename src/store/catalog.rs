@@ -85,6 +85,11 @@ pub struct EdsRecord {
     /// When `eds delete` moved it to PENDING_DELETION.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_timestamp: Option<DateTime<Utc>>,
+    /// The private key (a path outside the store) that signs each commit's integrity record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key_fingerprint: Option<String>,
 }
 
 impl EdsRecord {
@@ -102,7 +107,31 @@ impl EdsRecord {
             advanced_event_selectors: None,
             table_path: format!("eds/{id}"),
             deleted_timestamp: None,
+            signing_key: None,
+            signing_key_fingerprint: None,
         }
+    }
+
+    /// The key that signs this store's commits, if it is signed; an error names the key file
+    /// when it cannot be read (a signed store is never written unsigned).
+    pub fn signer(&self) -> Result<Option<crate::keys::SigningKey>, super::StoreError> {
+        let Some(path) = &self.signing_key else { return Ok(None) };
+        let key = crate::keys::SigningKey::load(std::path::Path::new(path)).map_err(|e| {
+            super::StoreError::Invalid(format!(
+                "event data store {} signs its commits with {path}, which cannot be used: {e} \
+                 (`traillake eds update {} --signing-key FILE` names another key)",
+                self.name, self.name
+            ))
+        })?;
+        if self.signing_key_fingerprint.as_deref().is_some_and(|f| f != key.fingerprint()) {
+            return Err(super::StoreError::Invalid(format!(
+                "{path} is not the key event data store {} was set up to sign with (fingerprint {} expected, {} found)",
+                self.name,
+                self.signing_key_fingerprint.as_deref().unwrap_or_default(),
+                key.fingerprint()
+            )));
+        }
+        Ok(Some(key))
     }
 
     /// The selectors applied at ingest (None: every event is kept).

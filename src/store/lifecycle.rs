@@ -18,6 +18,8 @@ pub struct EdsSettings {
     /// `Some(None)` removes the selectors (every event is kept).
     pub advanced_event_selectors: Option<Option<Vec<selectors::AdvancedEventSelector>>>,
     pub termination_protection_enabled: Option<bool>,
+    /// A private key file outside the store to sign commits with from now on.
+    pub signing_key: Option<std::path::PathBuf>,
 }
 
 impl EdsSettings {
@@ -48,6 +50,12 @@ impl EdsSettings {
         }
         if let Some(p) = self.termination_protection_enabled {
             rec.termination_protection_enabled = p;
+        }
+        if let Some(path) = &self.signing_key {
+            let key = crate::keys::SigningKey::load(path).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            rec.signing_key = Some(absolute.display().to_string());
+            rec.signing_key_fingerprint = Some(key.fingerprint().to_string());
         }
         Ok(())
     }

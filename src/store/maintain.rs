@@ -157,8 +157,11 @@ async fn maintain_one(
         }
     }
 
-    let (t, v) = t.vacuum().with_retention_period(opts.vacuum_retain).with_enforce_retention_duration(false).await?;
+    let (mut t, v) =
+        t.vacuum().with_retention_period(opts.vacuum_retain).with_enforce_retention_duration(false).await?;
     r.files_vacuumed = v.files_deleted.len() as u64;
+    // What delta-rs committed above, recorded (and signed) in a commit of its own.
+    super::integrity::seal(&mut t, rec.signer()?.as_ref()).await?;
     r.events_after = table::figures(&t)?.event_count;
     Ok(())
 }

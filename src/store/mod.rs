@@ -8,6 +8,7 @@
 //! ```
 
 pub mod catalog;
+pub mod integrity;
 pub mod lifecycle;
 pub mod maintain;
 pub mod parquet;

@@ -57,6 +57,12 @@ pub async fn open(store: &Store, rec: &EdsRecord) -> Result<DeltaTable, StoreErr
     Ok(table)
 }
 
+/// The table's storage without reading its log: for checks that must work on a damaged log.
+pub fn unloaded(store: &Store, rec: &EdsRecord) -> Result<DeltaTable, StoreError> {
+    let url = store.url_of(&format!("{}/", rec.table_path))?;
+    Ok(DeltaTableBuilder::from_url(url)?.with_storage_options(store.storage_options().clone()).build()?)
+}
+
 /// Figures `eds describe` shows.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

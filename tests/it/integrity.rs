@@ -402,3 +402,119 @@ print("ok")
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
 }
+
+#[test]
+fn eds_verify_detects_every_kind_of_tampering() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let trail = tmp.path().join("trail");
+    traillake::demo::generate(
+        &trail,
+        &traillake::demo::GenerateOptions { events: 3000, days: 3, ..Default::default() },
+    )
+    .expect("generate");
+    let keys = tmp.path().join("keys");
+    assert!(bin().args(["keys", "generate", "--out"]).arg(&keys).output().expect("run").status.success());
+    let key = keys.join("private.pem");
+    let public = keys.join("public.pem");
+    let store = tmp.path().join("store");
+    let make = |name: &str, signed: bool| {
+        let mut args = vec!["eds", "create", name];
+        if signed {
+            args.extend(["--signing-key", key.to_str().expect("utf8")]);
+        }
+        assert!(run(&args, &store).status.success());
+        // Small commits: several commits, so that there is a middle one to tamper with.
+        let ing =
+            run(&["ingest", trail.to_str().expect("utf8"), "--eds", name, "--no-progress", "--commit-mb", "2"], &store);
+        assert_eq!(ing.status.code(), Some(0), "{}", stderr(&ing));
+    };
+    let verify = |name: &str| -> (Option<i32>, serde_json::Value) {
+        let out =
+            run(&["eds", "verify", name, "--public-key", public.to_str().expect("utf8"), "--format", "json"], &store);
+        (out.status.code(), serde_json::from_str(&stdout(&out)).unwrap_or(serde_json::Value::Null))
+    };
+    let table_dir = |name: &str| -> PathBuf {
+        let cat: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(store.join("catalog.json")).expect("catalog")).expect("json");
+        let rec =
+            cat["eventDataStores"].as_array().expect("list").iter().find(|e| e["name"] == name).expect("eds").clone();
+        store.join(rec["tablePath"].as_str().expect("path"))
+    };
+    let parquet = |name: &str| files_under(&table_dir(name), &|p| p.ends_with(".parquet"));
+    let commits = |name: &str| files_under(&table_dir(name).join("_delta_log"), &|p| p.ends_with(".json"));
+
+    make("intact", true);
+    let (code, v) = verify("intact");
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["signature"], "valid");
+    assert!(v["filesVerified"].as_u64() >= Some(2) && v["filesVerified"] == v["liveFiles"], "{v}");
+    // Maintenance (compaction, vacuum) is recorded too: still intact, still signed.
+    let m = run(&["eds", "maintain", "intact"], &store);
+    assert!(m.status.success(), "{}", stderr(&m));
+    let (code, v) = verify("intact");
+    assert_eq!(code, Some(0), "after maintenance: {v}");
+
+    // A changed byte in a Parquet file.
+    make("byte", true);
+    let f = &parquet("byte")[0];
+    let mut bytes = std::fs::read(f).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(f, bytes).expect("write");
+    let (code, v) = verify("byte");
+    assert_eq!((code, v["changedFiles"].as_array().map(Vec::len)), (Some(1), Some(1)), "{v}");
+    // A deleted file.
+    make("deleted", true);
+    std::fs::remove_file(&parquet("deleted")[0]).expect("rm");
+    let (code, v) = verify("deleted");
+    assert_eq!((code, v["missingFiles"].as_array().map(Vec::len)), (Some(1), Some(1)), "{v}");
+    // An added file.
+    make("added", true);
+    let files = parquet("added");
+    std::fs::copy(&files[0], files[0].with_file_name("part-00000-forged.parquet")).expect("cp");
+    let (code, v) = verify("added");
+    assert_eq!((code, v["unknownFiles"].as_array().map(Vec::len)), (Some(1), Some(1)), "{v}");
+    // An edited commit JSON (a file's statistics changed, as one would to hide it from queries).
+    make("edited", true);
+    let first_ingest = commits("edited")[1].clone();
+    let text = std::fs::read_to_string(&first_ingest).expect("read");
+    // Statistics are JSON text inside the action: `\"numRecords\":`.
+    let edited = text.replacen("\\\"numRecords\\\":", "\\\"numRecords\\\":1", 1);
+    assert_ne!(edited, text, "the commit holds statistics to edit");
+    std::fs::write(&first_ingest, edited).expect("write");
+    let (code, v) = verify("edited");
+    assert_eq!(code, Some(1), "{v}");
+    assert!(v["commitProblems"].to_string().contains("altered"), "{v}");
+    // A removed commit.
+    make("removed", true);
+    let c = commits("removed");
+    assert!(c.len() >= 3, "several commits: {c:?}");
+    std::fs::remove_file(&c[1]).expect("rm");
+    let (code, v) = verify("removed");
+    assert_eq!(code, Some(1), "{v}");
+    assert!(v["commitProblems"].to_string().contains("missing"), "{v}");
+    // Commits signed with another key (the chain re-signed by someone without ours).
+    make("resigned", true);
+    let other = tmp.path().join("other-keys");
+    assert!(bin().args(["keys", "generate", "--out"]).arg(&other).output().expect("run").status.success());
+    let upd =
+        run(&["eds", "update", "resigned", "--signing-key", other.join("private.pem").to_str().expect("utf8")], &store);
+    assert!(upd.status.success(), "{}", stderr(&upd));
+    let more = tmp.path().join("more");
+    traillake::demo::generate(
+        &more,
+        &traillake::demo::GenerateOptions { events: 500, days: 1, seed: 7, ..Default::default() },
+    )
+    .expect("generate");
+    assert!(run(&["ingest", more.to_str().expect("utf8"), "--eds", "resigned", "--no-progress"], &store)
+        .status
+        .success());
+    let (code, v) = verify("resigned");
+    assert_eq!(code, Some(1), "{v}");
+    assert!(v["signature"].as_str().is_some_and(|s| s.starts_with("INVALID")), "{v}");
+    // An unsigned store verifies its hashes; the signature is reported absent.
+    make("unsigned", false);
+    let out = run(&["eds", "verify", "unsigned"], &store);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("signature: not signed") && stdout(&out).contains("INTACT"), "{}", stdout(&out));
+}

@@ -32,7 +32,7 @@ use super::{IngestError, IngestReport};
 use crate::schema;
 use crate::store::selectors::AdvancedEventSelector;
 use crate::store::table::{CommitLedger, COMMIT_INFO_KEY};
-use crate::store::{parquet, EdsRecord, Store};
+use crate::store::{integrity, parquet, EdsRecord, Store};
 use admit::Admission;
 use days::DayBuffer;
 use dedup::Seen;
@@ -114,6 +114,8 @@ pub struct Writer<'a> {
     quarantine: QuarantineBuffer,
     /// The table was created when `eventjsonchecksum` was stored: its files must still get it.
     legacy_checksum: bool,
+    /// Signs each commit's integrity record, when the store is signed.
+    signer: Option<crate::keys::SigningKey>,
     pub report: IngestReport,
 }
 
@@ -145,8 +147,15 @@ impl<'a> Writer<'a> {
             done: Vec::new(),
             quarantine: QuarantineBuffer::default(),
             legacy_checksum,
+            signer: None,
             report: IngestReport::default(),
         }
+    }
+
+    /// Signs the integrity record of every commit with `key`.
+    pub fn with_signer(mut self, key: Option<crate::keys::SigningKey>) -> Self {
+        self.signer = key;
+        self
     }
 
     pub async fn handle(&mut self, msg: ToWriter) -> Result<(), IngestError> {
@@ -308,9 +317,23 @@ impl<'a> Writer<'a> {
             return Ok(());
         }
         let metadata = serde_json::to_value(&ledger).map_err(|e| IngestError::Internal(e.to_string()))?;
+        // Tamper evidence: the files' hashes and the chain, in the same commit (`store::integrity`).
+        let files: Vec<(String, i64)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Add(add) => Some((add.path.clone(), add.size)),
+                _ => None,
+            })
+            .collect();
+        let version = self.table.version().map_or(0, |v| v as i64 + 1);
+        let record = integrity::record_for(&self.table, version, "ingest", &files, self.signer.as_ref()).await?;
+        let record = serde_json::to_value(&record).map_err(|e| IngestError::Internal(e.to_string()))?;
+        // No silent retry at another version: the record names the version it expects
+        // (the ingest lock means no other traillake writer commits meanwhile).
         let props = CommitProperties::default()
-            .with_metadata([(COMMIT_INFO_KEY.to_string(), metadata)])
-            .with_cleanup_expired_logs(Some(false));
+            .with_metadata([(COMMIT_INFO_KEY.to_string(), metadata), (integrity::RECORD_KEY.to_string(), record)])
+            .with_cleanup_expired_logs(Some(false))
+            .with_max_retries(0);
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: Some(vec![schema::cloudtrail().partition_column().to_string()]),
