@@ -748,8 +748,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateR
 
     let mut report = GenerateReport::default();
     // Per account and Region: each file's delivery time and what a digest says of it.
-    let mut delivered_files: std::collections::BTreeMap<(String, String), Vec<(DateTime<Utc>, LogFileWritten)>> =
-        Default::default();
+    let mut delivered_files = Deliveries::default();
     for ((w, acct, region), mut events) in files {
         // Delivery time: the end of the window plus a few minutes, as CloudTrail does.
         let delivered = start + Duration::seconds((w + 1) * window + 300);
@@ -794,6 +793,9 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateR
     Ok(report)
 }
 
+/// Per account and Region, each log file's delivery time and what its digest says of it.
+type Deliveries = std::collections::BTreeMap<(String, String), Vec<(DateTime<Utc>, LogFileWritten)>>;
+
 /// The folder beside `out` the digest signing key is saved in: `<out>.keys`.
 pub fn keys_dir(out: &Path) -> PathBuf {
     let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "trail".into());
@@ -804,11 +806,7 @@ pub fn keys_dir(out: &Path) -> PathBuf {
 /// Hourly digests for every account and Region from the trail's start to its last delivery,
 /// signed with a new key (saved beside the trail, so the private key never sits in it);
 /// each digest's signature also goes to a `.sig` sidecar, as a downloaded copy would keep it.
-fn write_digests(
-    out: &Path,
-    start: DateTime<Utc>,
-    delivered: &std::collections::BTreeMap<(String, String), Vec<(DateTime<Utc>, LogFileWritten)>>,
-) -> std::io::Result<(u64, SavedKeys)> {
+fn write_digests(out: &Path, start: DateTime<Utc>, delivered: &Deliveries) -> std::io::Result<(u64, SavedKeys)> {
     let key = SigningKey::generate().map_err(std::io::Error::other)?;
     let saved = key.save(&keys_dir(out)).map_err(std::io::Error::other)?;
     let last = delivered.values().flatten().map(|(t, _)| *t).max().unwrap_or(start);

@@ -145,7 +145,7 @@ fn str_of(v: &serde_json::Value, k: &str) -> String {
 async fn hash_file(store: &Arc<dyn ObjectStore>, path: &str) -> Option<String> {
     let p = ObjectPath::from_url_path(path).ok()?;
     let bytes = store.get(&p).await.ok()?.bytes().await.ok()?;
-    Some(tokio::task::spawn_blocking(move || sha256_hex(&bytes)).await.ok()?)
+    tokio::task::spawn_blocking(move || sha256_hex(&bytes)).await.ok()
 }
 
 async fn hash_files(store: &Arc<dyn ObjectStore>, files: &[(String, i64)]) -> Vec<FileHash> {

@@ -160,7 +160,10 @@ fn a_generated_trail_validates_and_every_kind_of_tampering_is_reported() {
     let rep = tampered("bad-sig", &|root| {
         let f = &digest_files(root)[7];
         let sig = std::fs::read_to_string(format!("{}.sig", f.display())).expect("sig");
-        let flipped = if sig.starts_with('0') { format!("1{}", &sig[1..]) } else { format!("0{}", &sig[1..]) };
+        let flipped = match sig.strip_prefix('0') {
+            Some(rest) => format!("1{rest}"),
+            None => format!("0{}", sig.get(1..).unwrap_or_default()),
+        };
         std::fs::write(format!("{}.sig", f.display()), flipped).expect("write");
     });
     assert!(problems(&rep).contains("signature"), "{}", problems(&rep));

@@ -279,8 +279,11 @@ fn may_be_digest(o: &SourceObject) -> bool {
     o.digest_by_path || (!p.contains("/CloudTrail/") && !p.contains("_CloudTrail_") && o.size < 16 * 1024 * 1024)
 }
 
-/// The object's bytes, uncompressed, and (S3) its `x-amz-meta-signature`.
-async fn read_whole(o: &SourceObject) -> std::io::Result<(Vec<u8>, Option<String>)> {
+/// An object's uncompressed bytes and the signature found with it.
+type WithSignature = (Vec<u8>, Option<String>);
+
+/// The object's bytes, uncompressed, and its `x-amz-meta-signature` (S3) or `.sig` sidecar.
+async fn read_whole(o: &SourceObject) -> std::io::Result<WithSignature> {
     let (fetched, signature) = match &o.location {
         SourceLocation::Local(p) => {
             let sidecar = std::fs::read_to_string(format!("{}.sig", p.display())).ok();
@@ -323,7 +326,7 @@ impl Catalogue {
             unreadable: Vec::new(),
         };
         let (candidates, others): (Vec<SourceObject>, Vec<SourceObject>) = objects.into_iter().partition(may_be_digest);
-        let read: Vec<(SourceObject, std::io::Result<(Vec<u8>, Option<String>)>)> = futures::stream::iter(candidates)
+        let read: Vec<(SourceObject, std::io::Result<WithSignature>)> = futures::stream::iter(candidates)
             .map(|o| async move {
                 let r = read_whole(&o).await;
                 (o, r)
@@ -584,7 +587,8 @@ fn signature_status(d: &LoadedDigest, opts: &ValidateOptions) -> SignatureStatus
 /// cover, an addition; after its newest digest, not covered yet.
 fn classify_unnamed(cat: &Catalogue, named: &[Named], report: &mut ValidationReport) {
     let named_paths: HashSet<String> = named.iter().filter_map(|n| n.object.as_ref()).map(path_of).collect();
-    let mut spans: BTreeMap<(String, String), (Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = BTreeMap::new();
+    type Span = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let mut spans: BTreeMap<(String, String), Span> = BTreeMap::new();
     for d in &cat.digests {
         let start = parse_time(&d.digest.digest_start_time);
         let e = spans.entry((d.digest.aws_account_id.clone(), d.region.clone())).or_insert((start, d.end));
