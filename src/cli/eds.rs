@@ -1,6 +1,8 @@
 //! `traillake eds …`: event data store management with AWS CLI-like options. Every command
 //! takes an id, name or ARN, and `--format json`.
 
+use std::collections::BTreeMap;
+
 use clap::{ArgGroup, Args, Subcommand};
 
 use super::{print_json, InfoFormat};
@@ -243,23 +245,27 @@ pub async fn run(store: &Store, cmd: EdsCommand) -> Result<i32, Error> {
 async fn show(store: &Store, rec: &EdsRecord, format: InfoFormat) -> Result<(), Error> {
     let t = table::open(store, rec).await?;
     let fig = table::figures(&t)?;
+    let validation = table::validation_counts(&t).await?;
     match format {
         InfoFormat::Json => {
             let mut v = serde_json::to_value(rec).map_err(|e| Error::Internal(e.to_string()))?;
             let f = serde_json::to_value(&fig).map_err(|e| Error::Internal(e.to_string()))?;
             if let (Some(o), Some(fo)) = (v.as_object_mut(), f.as_object()) {
                 o.extend(fo.clone());
+                if !validation.is_empty() {
+                    o.insert("logFileValidation".into(), serde_json::json!(validation));
+                }
             }
             print_json(&v)
         }
         InfoFormat::Table => {
-            print_description(rec, &fig);
+            print_description(rec, &fig, &validation);
             Ok(())
         }
     }
 }
 
-fn print_description(rec: &EdsRecord, fig: &table::TableFigures) {
+fn print_description(rec: &EdsRecord, fig: &table::TableFigures, validation: &BTreeMap<String, u64>) {
     let mut rows = vec![
         ("Id", rec.id.to_string()),
         ("Name", rec.name.clone()),
@@ -286,6 +292,21 @@ fn print_description(rec: &EdsRecord, fig: &table::TableFigures) {
     ];
     if let Some(t) = rec.purge_after() {
         rows.push(("PurgedAfter", t.format("%Y-%m-%d %H:%M:%S UTC").to_string()));
+    }
+    if let Some(fp) = &rec.signing_key_fingerprint {
+        rows.push(("SigningKey", format!("{} ({fp})", rec.signing_key.as_deref().unwrap_or("?"))));
+    }
+    if !validation.is_empty() {
+        let n = |k: &str| validation.get(k).copied().unwrap_or(0);
+        rows.push((
+            "LogFileValidation",
+            format!(
+                "{} files validated against digests, {} not covered, {} invalid",
+                n("valid"),
+                n("not-covered"),
+                n("invalid") + n("digest-invalid")
+            ),
+        ));
     }
     let mut list = Listing::new();
     for (k, v) in rows {

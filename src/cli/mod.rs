@@ -149,6 +149,17 @@ pub struct IngestArgs {
     /// Bloom filters on eventid, access key id and source IP.
     #[arg(long, hide = true)]
     pub bloom_filters: bool,
+    /// Validate each log file against the CloudTrail digests among the sources while reading
+    /// it (as `validate-logs` does); a file that fails is quarantined with the reason, and each
+    /// file's status is recorded in the commit (`eds describe` sums them up).
+    #[arg(long)]
+    pub validate: bool,
+    /// With --validate: ingest files that fail validation anyway (their status is recorded).
+    #[arg(long, requires = "validate")]
+    pub allow_invalid: bool,
+    /// With --validate: public keys to check the digests' signatures with (see validate-logs).
+    #[arg(long = "public-key", value_name = "FILE|DIR", requires = "validate")]
+    pub public_keys: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -224,7 +235,14 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
                 bloom_filters: a.bloom_filters,
                 ..Default::default()
             };
-            let opts = IngestOptions { threads: a.threads, progress: !a.no_progress, writer };
+            let opts = IngestOptions {
+                threads: a.threads,
+                progress: !a.no_progress,
+                writer,
+                validate: a.validate,
+                allow_invalid: a.allow_invalid,
+                public_keys: crate::keys::PublicKeys::load(&a.public_keys)?,
+            };
             let report = ingest::ingest(&store, a.eds.as_deref(), &a.sources, opts).await?;
             if report.quarantined_records > 20 {
                 eprintln!("… {} more quarantined records (see the quarantine file)", report.quarantined_records - 20);

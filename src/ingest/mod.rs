@@ -73,6 +73,15 @@ pub struct IngestReport {
     pub expired: u64,
     pub insights_skipped: u64,
     pub digests_skipped: u64,
+    /// `--validate`: sources whose hash matched a valid digest.
+    pub files_validated: u64,
+    /// `--validate`: sources no digest names.
+    pub files_not_covered: u64,
+    /// `--validate`: sources whose hash did not match, or whose digest failed its own checks
+    /// (quarantined unless `--allow-invalid`).
+    pub files_invalid: u64,
+    /// `--validate`: digests that failed their own checks (signature, location, chain).
+    pub digests_invalid: u64,
     /// Files inside folders that are not trail files by name (README, LICENSE, …).
     pub ignored_files: u64,
     pub input_bytes: u64,
@@ -124,6 +133,13 @@ impl IngestReport {
             self.elapsed_seconds,
             self.events_per_second,
         );
+        if self.files_validated + self.files_not_covered + self.files_invalid > 0 {
+            s.push_str(&format!(
+                "\nlog file validation: {} files valid against their digests, {} not covered by any digest, {} invalid; \
+                 {} digests failed their own checks",
+                self.files_validated, self.files_not_covered, self.files_invalid, self.digests_invalid
+            ));
+        }
         if self.ignored_files > 0 {
             s.push_str(&format!("\n{} files in folders ignored (not trail-file names)", self.ignored_files));
         }
@@ -146,6 +162,12 @@ pub struct IngestOptions {
     /// Decode threads; 0 = one per core.
     pub threads: usize,
     pub progress: bool,
+    /// Validate each source against the CloudTrail digests among the sources.
+    pub validate: bool,
+    /// With `validate`: ingest invalid sources anyway (their status is recorded).
+    pub allow_invalid: bool,
+    /// With `validate`: keys to check the digests' signatures with.
+    pub public_keys: crate::keys::PublicKeys,
 }
 
 /// Ingests `sources` into the EDS named `eds` (or the default EDS): one pass of named steps.
@@ -166,7 +188,7 @@ pub async fn ingest(
         })
         .await?;
     let tbl = table::open(store, &rec).await?;
-    let plan = plan(&tbl, &rec, sources).await?;
+    let plan = plan(&tbl, &rec, sources, &options).await?;
 
     let counters = Arc::new(progress::Counters::default());
     let progress = progress::Progress::start(plan.todo.len() as u64, Arc::clone(&counters), options.progress);
@@ -180,7 +202,7 @@ pub async fn ingest(
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         n => n,
     };
-    let decoded = decode_and_commit(&mut writer, jobs, threads, counters).await;
+    let decoded = decode_and_commit(&mut writer, jobs, threads, counters, plan.validation).await;
     feeder.abort();
     decoded?;
     progress.finish();
@@ -210,15 +232,26 @@ async fn ingestible(store: &Store, eds: Option<&str>) -> Result<EdsRecord, Inges
 struct Plan {
     todo: Vec<sources::SourceObject>,
     before: IngestReport,
+    validation: Option<worker::Validation>,
 }
 
-async fn plan(tbl: &deltalake::DeltaTable, rec: &EdsRecord, sources: &[String]) -> Result<Plan, IngestError> {
+async fn plan(
+    tbl: &deltalake::DeltaTable,
+    rec: &EdsRecord,
+    sources: &[String],
+    options: &IngestOptions,
+) -> Result<Plan, IngestError> {
     let ledger = table::ingested_sources(tbl).await?;
     let listing = sources::list(sources).await?;
+    let (validation, digests_invalid) = match options.validate {
+        true => validation(&listing.objects, options).await?,
+        false => (None, 0),
+    };
     let mut before = IngestReport {
         eds_id: rec.id.to_string(),
         eds_name: rec.name.clone(),
         ignored_files: listing.ignored.len() as u64,
+        digests_invalid,
         ..Default::default()
     };
     let mut todo = Vec::new();
@@ -232,7 +265,25 @@ async fn plan(tbl: &deltalake::DeltaTable, rec: &EdsRecord, sources: &[String]) 
             todo.push(o);
         }
     }
-    Ok(Plan { todo, before })
+    Ok(Plan { todo, before, validation })
+}
+
+/// `--validate`: the digests among the sources checked (signature, location, chain) and each
+/// log file's expected hash; the hashing itself happens as the decode threads read the files.
+async fn validation(
+    objects: &[sources::SourceObject],
+    options: &IngestOptions,
+) -> Result<(Option<worker::Validation>, u64), IngestError> {
+    use digests::validate::{check_digests, expectations, Catalogue, ValidateOptions, Verdict};
+    let opts = ValidateOptions { keys: options.public_keys.clone(), ..Default::default() };
+    let catalogue = Catalogue::from_objects(objects.to_vec(), &opts).await?;
+    let (report, named) = check_digests(&catalogue, &opts);
+    let bad: Vec<_> = report.digests.iter().filter(|d| d.verdict != Verdict::Valid).collect();
+    for d in bad.iter().take(20) {
+        tracing::warn!("digest {} failed validation: {}", d.file, d.reasons.join("; "));
+    }
+    let expected = Arc::new(expectations(&named));
+    Ok((Some(worker::Validation { expected, allow_invalid: options.allow_invalid }), bad.len() as u64))
 }
 
 /// The feeder: fetches the sources, a few in flight so S3 latency overlaps decoding, and
@@ -267,6 +318,7 @@ async fn decode_and_commit(
     jobs: Jobs,
     threads: usize,
     counters: Arc<progress::Counters>,
+    validation: Option<worker::Validation>,
 ) -> Result<(), IngestError> {
     let commit_due = Arc::new(AtomicBool::new(false));
     let sources_left = Arc::new(AtomicBool::new(true));
@@ -279,7 +331,7 @@ async fn decode_and_commit(
         for i in 0..threads {
             let w = match idle.pop() {
                 Some(w) => w.reconnect(out_tx.clone()),
-                None => worker::Worker::new(out_tx.clone(), Arc::clone(&counters)),
+                None => worker::Worker::new(out_tx.clone(), Arc::clone(&counters), validation.clone()),
             };
             handles.push(spawn_decoder(i, w, Arc::clone(&jobs), Arc::clone(&commit_due), Arc::clone(&sources_left))?);
         }
@@ -320,6 +372,7 @@ fn final_report(mut report: IngestReport, before: IngestReport, started: Instant
     report.eds_name = before.eds_name;
     report.sources_already_ingested = before.sources_already_ingested;
     report.digests_skipped += before.digests_skipped;
+    report.digests_invalid = before.digests_invalid;
     report.ignored_files = before.ignored_files;
     report.input_bytes = before.input_bytes;
     let elapsed = started.elapsed().max(Duration::from_micros(1));

@@ -10,6 +10,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc;
 
 use super::decode::{EventBatchBuilder, Outcome};
+use super::digests::validate::{Expectations, SourceValidation};
 use super::progress::Counters;
 use super::quarantine::QuarantineItem;
 use super::sources::{open_decoded, Decoded, Fetched, SourceObject};
@@ -43,10 +44,23 @@ pub struct SourceReport {
     pub failed: bool,
     /// The source could not be fetched or opened at all (worth retrying: not recorded as done).
     pub unreadable: bool,
+    /// With `--validate`: what its digest says of it.
+    pub validation: Option<SourceValidation>,
+    /// Failed validation and was quarantined whole (not recorded as done: a restored copy is
+    /// read again).
+    pub rejected_invalid: bool,
+}
+
+/// `ingest --validate`: each source's expected hash, and whether invalid sources are kept.
+#[derive(Clone)]
+pub struct Validation {
+    pub expected: Expectations,
+    pub allow_invalid: bool,
 }
 
 pub struct Worker {
     builder: EventBatchBuilder,
+    validation: Option<Validation>,
     pending: Vec<SourceReport>,
     /// None between generations of decode threads (see `ingest::ingest`).
     tx: Option<mpsc::Sender<ToWriter>>,
@@ -54,8 +68,14 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(tx: mpsc::Sender<ToWriter>, counters: Arc<Counters>) -> Self {
-        Self { builder: EventBatchBuilder::new(schema::cloudtrail()), pending: Vec::new(), tx: Some(tx), counters }
+    pub fn new(tx: mpsc::Sender<ToWriter>, counters: Arc<Counters>, validation: Option<Validation>) -> Self {
+        Self {
+            builder: EventBatchBuilder::new(schema::cloudtrail()),
+            validation,
+            pending: Vec::new(),
+            tx: Some(tx),
+            counters,
+        }
     }
 
     /// The same worker (and its sized builders), sending to another writer channel.
@@ -112,6 +132,16 @@ impl Worker {
                 self.pending.push(report);
                 return self.send(ToWriter::Quarantine(item));
             }
+        };
+        let reader = match self.validation.clone() {
+            Some(v) => match self.validated(&v, src, reader, &mut report) {
+                Some(r) => r,
+                None => {
+                    self.pending.push(report);
+                    return true;
+                }
+            },
+            None => reader,
         };
         let mut splitter = match reader {
             Decoded::Whole(data) => Splitter::whole(Box::new(io::empty()) as Box<dyn io::Read + Send>, data),
@@ -179,6 +209,58 @@ impl Worker {
         self.counters.files.fetch_add(1, Ordering::Relaxed);
         self.pending.push(report);
         true
+    }
+
+    /// `--validate`: hashes the source's content (read whole: the hash must be known before any
+    /// event of it is kept) and compares it with its digest's. `None` when it was rejected and
+    /// quarantined whole; otherwise the content to decode.
+    fn validated(
+        &mut self,
+        v: &Validation,
+        src: &SourceObject,
+        reader: Decoded,
+        report: &mut SourceReport,
+    ) -> Option<Decoded> {
+        let Some(expected) = v.expected.get(&src.key) else {
+            report.validation = Some(SourceValidation::NotCovered);
+            return Some(reader);
+        };
+        let (data, damage) = match reader {
+            Decoded::Whole(data) => (data, None),
+            Decoded::Stream(mut r) => {
+                let mut data = Vec::new();
+                let damage = io::Read::read_to_end(&mut r, &mut data).err();
+                (data, damage)
+            }
+        };
+        let status =
+            match (damage.is_none() && crate::keys::sha256_hex(&data) == expected.sha256, expected.digest_valid) {
+                (true, true) => SourceValidation::Valid,
+                (true, false) => SourceValidation::DigestInvalid,
+                (false, _) => SourceValidation::Invalid,
+            };
+        report.validation = Some(status);
+        if matches!(status, SourceValidation::Valid) || v.allow_invalid {
+            return Some(Decoded::Whole(data));
+        }
+        let why = match (status, damage) {
+            (_, Some(e)) => format!("cannot be read to its end ({e}), so its hash cannot match {}", expected.digest),
+            (SourceValidation::DigestInvalid, None) => {
+                format!("the digest naming it, {}, failed validation (see `traillake validate-logs`)", expected.digest)
+            }
+            _ => format!(
+                "its SHA-256 does not match the one digest {} recorded: changed after delivery",
+                expected.digest
+            ),
+        };
+        report.failed = true;
+        report.rejected_invalid = true;
+        self.counters.quarantined.fetch_add(1, Ordering::Relaxed);
+        let reason = format!("failed log file validation: {why}; `--allow-invalid` ingests it anyway");
+        if !self.send(ToWriter::Quarantine(QuarantineItem::file(src, 0, reason))) {
+            return None;
+        }
+        None
     }
 
     fn push_event(

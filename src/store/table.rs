@@ -121,6 +121,9 @@ pub struct CommitLedger {
     pub sources: Vec<String>,
     #[serde(default)]
     pub events: u64,
+    /// `ingest --validate`: each source's status against its CloudTrail digest.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub validation: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -136,10 +139,27 @@ struct CommitInfoEntry {
 }
 
 /// Every source key recorded by any commit of the table.
+pub async fn ingested_sources(table: &DeltaTable) -> Result<HashSet<String>, StoreError> {
+    Ok(ledgers(table).await?.into_iter().flat_map(|l| l.sources).collect())
+}
+
+/// How many ingested sources `ingest --validate` found in each state (`valid`, `not-covered`,
+/// `invalid`, `digest-invalid`), over every commit.
+pub async fn validation_counts(table: &DeltaTable) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+    let mut counts = std::collections::BTreeMap::new();
+    for l in ledgers(table).await? {
+        for status in l.validation.into_values() {
+            *counts.entry(status).or_default() += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// The ledger of every commit that has one.
 ///
 /// Reads the commit files themselves (many at once): `commitInfo` is not carried into
 /// checkpoints, and the table keeps its commit files for that reason.
-pub async fn ingested_sources(table: &DeltaTable) -> Result<HashSet<String>, StoreError> {
+async fn ledgers(table: &DeltaTable) -> Result<Vec<CommitLedger>, StoreError> {
     let store = table.log_store().object_store(None);
     let log_dir = ObjectPath::from("_delta_log");
     let commits: Vec<ObjectPath> = store
@@ -164,7 +184,7 @@ pub async fn ingested_sources(table: &DeltaTable) -> Result<HashSet<String>, Sto
         .buffer_unordered(16)
         .try_collect()
         .await?;
-    Ok(ledgers.into_iter().flatten().flat_map(|l| l.sources).collect())
+    Ok(ledgers.into_iter().flatten().collect())
 }
 
 fn commit_ledger(commit: &[u8]) -> Option<CommitLedger> {

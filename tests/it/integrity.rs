@@ -521,3 +521,57 @@ fn eds_verify_detects_every_kind_of_tampering() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).contains("signature: not signed") && stdout(&out).contains("INTACT"), "{}", stdout(&out));
 }
+
+#[test]
+fn ingest_validate_quarantines_changed_files_records_each_status_and_allow_invalid_keeps_them() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (trail, keys) = generated_trail(tmp.path());
+    let logs = files_under(&trail, &|p| p.contains("/CloudTrail/") && p.ends_with(".json.gz"));
+    // One file changed after delivery; one file no digest names (an export dropped beside).
+    let changed = &logs[0];
+    let text = String::from_utf8(gunzip(changed)).expect("utf8");
+    let changed_events = text.matches("\"eventID\"").count() as u64;
+    gzip_to(changed, text.replacen("\"eventName\":\"", "\"eventName\":\"X", 1).as_bytes());
+    let extra = trail.join("extra-export.json");
+    std::fs::write(
+        &extra,
+        r#"{"Records":[{"eventVersion":"1.11","eventTime":"2026-11-15T01:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","eventID":"11111111-2222-3333-4444-555555555555","eventType":"AwsApiCall","recipientAccountId":"111111111111","userIdentity":{"type":"Root"}}]}"#,
+    )
+    .expect("write");
+    let store = tmp.path().join("store");
+    let t = trail.to_str().expect("utf8");
+    let k = keys.to_str().expect("utf8");
+    let out = run(&["ingest", t, "--validate", "--public-key", k, "--no-progress", "--format", "json"], &store);
+    assert_eq!(out.status.code(), Some(3), "part quarantined: {}", stderr(&out));
+    let rep: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(rep["filesInvalid"], 1, "{rep}");
+    assert_eq!(rep["filesNotCovered"], 1, "{rep}");
+    assert_eq!(rep["filesValidated"].as_u64(), Some(logs.len() as u64 - 1), "{rep}");
+    assert_eq!(rep["digestsInvalid"], 0, "{rep}");
+    let quarantined = std::fs::read_to_string(rep["quarantineFiles"][0].as_str().expect("file")).expect("read");
+    assert!(
+        quarantined.contains("failed log file validation") && quarantined.contains("does not match"),
+        "{quarantined}"
+    );
+    let stored = |store: &Path| -> u64 {
+        let q = run(&["query", "SELECT count(*) AS n FROM default", "--format", "json"], store);
+        let rows: serde_json::Value = serde_json::from_str(&stdout(&q)).expect("json");
+        rows[0]["n"].as_u64().expect("n")
+    };
+    let total = 2000 + 1;
+    assert_eq!(stored(&store), total - changed_events, "the changed file's events are not stored");
+    // eds describe sums up the statuses recorded in the commits.
+    let d = run(&["eds", "describe", "default", "--format", "json"], &store);
+    let desc: serde_json::Value = serde_json::from_str(&stdout(&d)).expect("json");
+    assert_eq!(desc["logFileValidation"]["not-covered"], 1, "{desc}");
+    assert_eq!(desc["logFileValidation"]["valid"].as_u64(), Some(logs.len() as u64 - 1), "{desc}");
+    // The rejected file was not recorded as done: with --allow-invalid it is read and kept,
+    // its status recorded.
+    let out = run(&["ingest", t, "--validate", "--allow-invalid", "--no-progress", "--format", "json"], &store);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rep: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!((rep["files"].as_u64(), rep["filesInvalid"].as_u64()), (Some(1), Some(1)), "{rep}");
+    assert_eq!(stored(&store), total);
+    let d = run(&["eds", "describe", "default"], &store);
+    assert!(stdout(&d).contains("files validated against digests, 1 not covered, 1 invalid"), "{}", stdout(&d));
+}

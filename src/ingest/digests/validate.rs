@@ -649,7 +649,9 @@ pub fn expectations(named: &[Named]) -> HashMap<String, Expected> {
         .iter()
         .filter_map(|n| {
             let o = n.object.as_ref()?;
-            Some((o.key.clone(), Expected { sha256: n.expected_sha256.clone(), digest_valid: n.digest_valid }))
+            let expected =
+                Expected { sha256: n.expected_sha256.clone(), digest_valid: n.digest_valid, digest: n.digest.clone() };
+            Some((o.key.clone(), expected))
         })
         .collect()
 }
@@ -659,6 +661,33 @@ pub fn expectations(named: &[Named]) -> HashMap<String, Expected> {
 pub struct Expected {
     pub sha256: String,
     pub digest_valid: bool,
+    /// The digest that names the source.
+    pub digest: String,
+}
+
+/// A source's status under `ingest --validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceValidation {
+    /// Its hash matches a digest that passed its own checks.
+    Valid,
+    /// No digest in the sources names it.
+    NotCovered,
+    /// Its hash does not match its digest, or it could not be read to its end.
+    Invalid,
+    /// Its hash matches, but the digest naming it failed its own checks.
+    DigestInvalid,
+}
+
+impl SourceValidation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceValidation::Valid => "valid",
+            SourceValidation::NotCovered => "not-covered",
+            SourceValidation::Invalid => "invalid",
+            SourceValidation::DigestInvalid => "digest-invalid",
+        }
+    }
 }
 
 /// Shared, read-only: the decode threads look sources up in it.

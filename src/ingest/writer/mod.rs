@@ -26,6 +26,7 @@ use deltalake::writer::RecordBatchWriter;
 use deltalake::DeltaTable;
 use tokio::task::{JoinError, JoinSet};
 
+use super::digests::validate::SourceValidation;
 use super::quarantine::QuarantineBuffer;
 use super::worker::{SourceReport, ToWriter};
 use super::{IngestError, IngestReport};
@@ -196,6 +197,12 @@ impl<'a> Writer<'a> {
                 if r.failed {
                     self.report.files_failed += 1;
                 }
+                match r.validation {
+                    Some(SourceValidation::Valid) => self.report.files_validated += 1,
+                    Some(SourceValidation::NotCovered) => self.report.files_not_covered += 1,
+                    Some(SourceValidation::Invalid | SourceValidation::DigestInvalid) => self.report.files_invalid += 1,
+                    None => {}
+                }
                 self.done.push(r);
             }
         }
@@ -311,8 +318,12 @@ impl<'a> Writer<'a> {
 
         // Sources that could not be fetched at all are left out: a re-run should try them again.
         let done: Vec<SourceReport> = std::mem::take(&mut self.done);
-        let ledger =
-            CommitLedger { sources: done.iter().filter(|r| !r.unreadable).map(|r| r.key.clone()).collect(), events };
+        let recorded = || done.iter().filter(|r| !r.unreadable && !r.rejected_invalid);
+        let ledger = CommitLedger {
+            sources: recorded().map(|r| r.key.clone()).collect(),
+            events,
+            validation: recorded().filter_map(|r| Some((r.key.clone(), r.validation?.as_str().to_string()))).collect(),
+        };
         if actions.is_empty() && ledger.sources.is_empty() {
             return Ok(());
         }
