@@ -101,12 +101,7 @@ impl SigningKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey {
-            pkcs1_der: self.pair.public_key().as_ref().to_vec(),
-            fingerprint: self.fingerprint.clone(),
-            valid_from: None,
-            valid_to: None,
-        }
+        PublicKey::new(self.pair.public_key().as_ref().to_vec(), self.fingerprint.clone())
     }
 
     /// SHA256withRSA signature of `message`.
@@ -176,19 +171,31 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// A public key that verifies, with the fingerprint it is known by and, when the key list
 /// said so, the time it was in use.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PublicKey {
     pkcs1_der: Vec<u8>,
+    /// Parsed once: thousands of digests are checked with one key.
+    parsed: Option<ParsedPublicKey>,
     pub fingerprint: String,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_to: Option<DateTime<Utc>>,
 }
 
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({})", self.fingerprint)
+    }
+}
+
 impl PublicKey {
+    fn new(pkcs1_der: Vec<u8>, fingerprint: String) -> Self {
+        let parsed = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &pkcs1_der).ok();
+        Self { pkcs1_der, parsed, fingerprint, valid_from: None, valid_to: None }
+    }
+
     /// Whether `signature` is this key's SHA256withRSA signature of `message`.
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &self.pkcs1_der)
-            .is_ok_and(|k| k.verify_sig(message, signature).is_ok())
+        self.parsed.as_ref().is_some_and(|k| k.verify_sig(message, signature).is_ok())
     }
 
     fn listed(&self, from: DateTime<Utc>) -> ListedKey {
@@ -347,7 +354,7 @@ impl PublicKeys {
 fn public_from_der(der: &[u8]) -> Result<PublicKey, String> {
     let key = RsaPublicKey::from_der(der).map_err(|e| format!("not an RSA public key in DER ({e})"))?;
     let pkcs1_der = key.as_ref().to_vec();
-    Ok(PublicKey { fingerprint: fingerprint_of(&pkcs1_der), pkcs1_der, valid_from: None, valid_to: None })
+    Ok(PublicKey::new(pkcs1_der.clone(), fingerprint_of(&pkcs1_der)))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, KeyError> {

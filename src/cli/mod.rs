@@ -116,7 +116,9 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum InfoFormat {
+    /// For people (`text` is the same: the AWS CLI's word for it).
     #[default]
+    #[value(alias = "text")]
     Table,
     Json,
 }

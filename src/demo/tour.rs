@@ -44,9 +44,15 @@ pub async fn run(store_spec: &str, a: &TourOptions) -> Result<i32, Error> {
         a.days,
         a.out.display()
     );
-    let opts = GenerateOptions { events: a.events, days: a.days, ..Default::default() };
+    let opts = GenerateOptions { events: a.events, days: a.days, digests: true, ..Default::default() };
     let g = generate(&a.out, &opts)?;
-    eprintln!("    {} trail files, {} gzip", g.files, crate::human::human_bytes(g.gzip_bytes));
+    eprintln!(
+        "    {} trail files, {} gzip; {} signed digest files (log file validation), key in {}",
+        g.files,
+        crate::human::human_bytes(g.gzip_bytes),
+        g.digests,
+        super::generate::keys_dir(&a.out).display()
+    );
     let eds = match store.resolve("demo").await {
         Ok(r) => r,
         // The sample trail's dates are fixed: the longest retention keeps it queryable for years.
@@ -59,10 +65,12 @@ pub async fn run(store_spec: &str, a: &TourOptions) -> Result<i32, Error> {
         }
         Err(e) => return Err(e.into()),
     };
-    eprintln!("2/3 ingesting into event data store \"demo\" ({})", eds.id);
+    eprintln!("2/3 ingesting into event data store \"demo\" ({}), each file validated against its digest", eds.id);
     let sources = vec![a.out.display().to_string()];
-    let report =
-        ingest::ingest(&store, Some("demo"), &sources, IngestOptions { progress: true, ..Default::default() }).await?;
+    let keys = g.keys.as_ref().map(|k| vec![k.public_keys_json.clone()]).unwrap_or_default();
+    let public_keys = crate::keys::PublicKeys::load(&keys)?;
+    let ingest_opts = IngestOptions { progress: true, validate: true, public_keys, ..Default::default() };
+    let report = ingest::ingest(&store, Some("demo"), &sources, ingest_opts).await?;
     eprintln!("{}", report.summary());
     eprintln!("3/3 a guided tour of the planted incident, with saved investigations (`traillake queries list`)\n");
     let engine = Engine::open(&store).await?;
@@ -79,8 +87,11 @@ pub async fn run(store_spec: &str, a: &TourOptions) -> Result<i32, Error> {
     writeln!(
         out,
         "Next: `traillake --store {store_spec} queries list` ({} investigations), `traillake --store {store_spec} repl`,\n\
-         or `traillake --store {store_spec} lookup --lookup-attributes AttributeKey=Username,AttributeValue=mallory --start-time 2026-11-01`.",
-        library.entries().len()
+         or `traillake --store {store_spec} lookup --lookup-attributes AttributeKey=Username,AttributeValue=mallory --start-time 2026-11-01`.\n\
+         Integrity: `traillake validate-logs {} --public-key {}`, `traillake --store {store_spec} eds verify demo`.",
+        library.entries().len(),
+        a.out.display(),
+        super::generate::keys_dir(&a.out).join("public-keys.json").display()
     )?;
     Ok(0)
 }

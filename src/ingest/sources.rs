@@ -53,6 +53,12 @@ fn is_digest_path(p: &str) -> bool {
     p.contains("/CloudTrail-Digest/") || p.contains("_CloudTrail-Digest_")
 }
 
+/// A digest's signature kept beside it (`<digest>.json.gz.sig`, see `digests`): part of the
+/// trail, not a stray file to mention.
+fn is_signature_sidecar(name: &str, path: &str) -> bool {
+    name.ends_with(".sig") && is_digest_path(path)
+}
+
 pub async fn list(specs: &[String]) -> Result<Listing, IngestError> {
     let mut listing = Listing::default();
     for spec in specs {
@@ -126,7 +132,9 @@ fn walk_local(path: &Path, abs: &Path, explicit: bool, out: &mut Listing) -> Res
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if !explicit && !looks_like_trail_file(&name) {
-        out.ignored.push(path.display().to_string());
+        if !is_signature_sidecar(&name, &path.to_string_lossy()) {
+            out.ignored.push(path.display().to_string());
+        }
         return Ok(());
     }
     let uri = Url::from_file_path(abs).map(|u| u.to_string()).unwrap_or_else(|_| abs.display().to_string());
@@ -163,7 +171,9 @@ async fn list_s3(spec: &str, out: &mut Listing) -> Result<(), IngestError> {
         found = true;
         let name = m.location.filename().unwrap_or_default().to_string();
         if key != prefix && !looks_like_trail_file(&name) {
-            out.ignored.push(format!("s3://{bucket}/{key}"));
+            if !is_signature_sidecar(&name, &key) {
+                out.ignored.push(format!("s3://{bucket}/{key}"));
+            }
             continue;
         }
         let uri = format!("s3://{bucket}/{key}");

@@ -110,6 +110,17 @@ fn demo_runs_offline_and_finds_the_planted_incident() {
     assert!(s.contains("arn:aws:iam::222222222222:user/mallory"), "{s}");
     assert!(s.contains("StopLogging") && s.contains("203.0.113.50"), "{s}");
     assert!(trail.join("AWSLogs/o-a1b2c3d4e5/222222222222/CloudTrail").is_dir());
+    // The demo's trail has signed digests, validated as it was ingested, and the store verifies.
+    assert!(
+        stderr(&out).contains("files valid against their digests, 0 not covered by any digest, 0 invalid"),
+        "{}",
+        stderr(&out)
+    );
+    let keys = tmp.path().join("trail.keys/public-keys.json");
+    let v = bin().args(["validate-logs"]).arg(&trail).arg("--public-key").arg(&keys).output().expect("run");
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    let v = run(&["eds", "verify", "demo"], &st);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
     // A second demo run ingests nothing twice.
     let again = run(&["demo", "--out", trail.to_str().expect("p"), "--events", "2000"], &st);
     assert!(stderr(&again).contains("0 events added"), "{}", stderr(&again));

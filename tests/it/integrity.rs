@@ -78,8 +78,8 @@ fn a_generated_trail_validates_and_every_kind_of_tampering_is_reported() {
     assert!(count(&rep, "logFiles", "valid") > 5);
     assert!(rep["digests"].as_array().expect("d").iter().all(|d| d["signature"] == "valid"));
 
-    // The text report reads like the AWS CLI's.
-    let text = bin().args(["validate-logs", t, "--public-key", k]).output().expect("run");
+    // The text report reads like the AWS CLI's (`--format text`, the spelling).
+    let text = bin().args(["validate-logs", t, "--public-key", k, "--format", "text"]).output().expect("run");
     assert!(stdout(&text).contains(&format!("{digests}/{digests} digest files valid")), "{}", stdout(&text));
 
     // Without the key, or with the wrong one: never silently valid.

@@ -37,6 +37,8 @@ pub struct ValidateOptions {
 /// Every object of the sources, digests read.
 pub struct Catalogue {
     digests: Vec<LoadedDigest>,
+    /// Each digest's index by where it was found: `bucket/key` (S3) and layout tail.
+    digest_index: HashMap<String, usize>,
     /// Files that are not digests, by `bucket/key` (S3) and by layout tail (any source).
     by_s3_key: HashMap<String, SourceObject>,
     by_tail: HashMap<String, SourceObject>,
@@ -52,8 +54,29 @@ struct LoadedDigest {
     digest: DigestFile,
     /// Hex signature from `x-amz-meta-signature` or the `.sig` sidecar.
     signature: Option<String>,
+    signature_status: SignatureStatus,
     region: String,
     end: Option<DateTime<Utc>>,
+}
+
+/// A candidate digest read: its hash, its content if it is a digest, its signature checked.
+struct ReadDigest {
+    content_sha256: String,
+    digest: Result<DigestFile, serde_json::Error>,
+    signature: Option<String>,
+    signature_status: SignatureStatus,
+}
+
+impl ReadDigest {
+    fn of(bytes: Vec<u8>, signature: Option<String>, keys: &PublicKeys) -> Self {
+        let content_sha256 = keys::sha256_hex(&bytes);
+        let digest = serde_json::from_slice::<DigestFile>(&bytes);
+        let signature_status = match &digest {
+            Ok(d) => signature_status(d, &content_sha256, signature.as_deref(), keys),
+            Err(_) => SignatureStatus::NotChecked,
+        };
+        Self { content_sha256, digest, signature, signature_status }
+    }
 }
 
 struct LogInLayout {
@@ -320,25 +343,39 @@ impl Catalogue {
     pub async fn from_objects(objects: Vec<SourceObject>, opts: &ValidateOptions) -> Result<Self, IngestError> {
         let mut cat = Catalogue {
             digests: Vec::new(),
+            digest_index: HashMap::new(),
             by_s3_key: HashMap::new(),
             by_tail: HashMap::new(),
             log_files: Vec::new(),
             unreadable: Vec::new(),
         };
         let (candidates, others): (Vec<SourceObject>, Vec<SourceObject>) = objects.into_iter().partition(may_be_digest);
-        let read: Vec<(SourceObject, std::io::Result<WithSignature>)> = futures::stream::iter(candidates)
-            .map(|o| async move {
-                let r = read_whole(&o).await;
-                (o, r)
+        // Reading, inflating, parsing, hashing and the signature check of each digest run on
+        // every core: a month of an organization trail holds thousands of digests.
+        let keys = Arc::new(opts.keys.clone());
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let read: Vec<(SourceObject, std::io::Result<ReadDigest>)> = futures::stream::iter(candidates)
+            .map(|o| {
+                let keys = Arc::clone(&keys);
+                async move {
+                    let r = match read_whole(&o).await {
+                        Ok((bytes, signature)) => {
+                            tokio::task::spawn_blocking(move || ReadDigest::of(bytes, signature, &keys))
+                                .await
+                                .map_err(std::io::Error::other)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    (o, r)
+                }
             })
-            .buffer_unordered(16)
+            .buffer_unordered(threads * 8)
             .collect()
             .await;
         let mut not_digests = others;
         for (o, r) in read {
-            let parsed = r.as_ref().ok().map(|(bytes, _)| serde_json::from_slice::<DigestFile>(bytes));
-            match (r, parsed) {
-                (Ok((bytes, signature)), Some(Ok(digest))) => {
+            match r {
+                Ok(ReadDigest { content_sha256, digest: Ok(digest), signature, signature_status }) => {
                     if !opts.account_ids.is_empty() && !opts.account_ids.contains(&digest.aws_account_id) {
                         continue;
                     }
@@ -354,15 +391,16 @@ impl Catalogue {
                         .or_else(|| digest_region(&path_of(&o)))
                         .unwrap_or_else(|| "unknown".into());
                     cat.digests.push(LoadedDigest {
-                        content_sha256: keys::sha256_hex(&bytes),
+                        content_sha256,
                         object: o,
                         digest,
                         signature,
+                        signature_status,
                         region,
                         end,
                     });
                 }
-                (r, _) if o.digest_by_path => {
+                r if o.digest_by_path => {
                     let reason = match r {
                         Err(e) => format!("cannot be read: {e}"),
                         Ok(_) => "not a digest file (its JSON lacks the digest fields)".to_string(),
@@ -399,6 +437,14 @@ impl Catalogue {
         cat.digests.sort_by(|a, b| {
             (&a.digest.aws_account_id, &a.region, b.end).cmp(&(&b.digest.aws_account_id, &b.region, a.end))
         });
+        for (i, d) in cat.digests.iter().enumerate() {
+            if let Some(k) = s3_key(&d.object) {
+                cat.digest_index.insert(k, i);
+            }
+            if let Some(tail) = layout_tail(&path_of(&d.object)) {
+                cat.digest_index.insert(format!("tail:{tail}"), i);
+            }
+        }
         Ok(cat)
     }
 
@@ -409,12 +455,8 @@ impl Catalogue {
     }
 
     fn find_digest(&self, bucket: &str, key: &str) -> Option<usize> {
-        let wanted = format!("{bucket}/{key}");
-        let tail = layout_tail(key);
-        self.digests.iter().position(|d| {
-            s3_key(&d.object).as_deref() == Some(wanted.as_str())
-                || (tail.is_some() && layout_tail(&path_of(&d.object)) == tail)
-        })
+        let by_tail = || self.digest_index.get(&format!("tail:{}", layout_tail(key)?)).copied();
+        self.digest_index.get(&format!("{bucket}/{key}")).copied().or_else(by_tail)
     }
 }
 
@@ -465,7 +507,7 @@ pub fn check_digests(cat: &Catalogue, opts: &ValidateOptions) -> (ValidationRepo
         if moved {
             checks[i].reasons.push(format!("has been moved from its original location (s3://{claimed})"));
         }
-        let signature = signature_status(d, opts);
+        let signature = d.signature_status;
         checks[i].signature = Some(signature);
         if signature == SignatureStatus::Invalid {
             checks[i].reasons.push("signature verification failed".into());
@@ -558,12 +600,17 @@ pub fn check_digests(cat: &Catalogue, opts: &ValidateOptions) -> (ValidationRepo
     (report, named)
 }
 
-fn signature_status(d: &LoadedDigest, opts: &ValidateOptions) -> SignatureStatus {
-    let f = &d.digest;
-    let Some(key) = f.digest_public_key_fingerprint.as_deref().and_then(|fp| opts.keys.get(fp, d.end)) else {
+fn signature_status(
+    f: &DigestFile,
+    content_sha256: &str,
+    signature: Option<&str>,
+    keys: &PublicKeys,
+) -> SignatureStatus {
+    let end = parse_time(&f.digest_end_time);
+    let Some(key) = f.digest_public_key_fingerprint.as_deref().and_then(|fp| keys.get(fp, end)) else {
         return SignatureStatus::PublicKeyNotAvailable;
     };
-    let Some(sig) = d.signature.as_deref() else {
+    let Some(sig) = signature else {
         return SignatureStatus::NotChecked;
     };
     let Ok(sig) = hex::decode(sig.trim()) else {
@@ -573,7 +620,7 @@ fn signature_status(d: &LoadedDigest, opts: &ValidateOptions) -> SignatureStatus
         &f.digest_end_time,
         &f.digest_s3_bucket,
         &f.digest_s3_object,
-        &d.content_sha256,
+        content_sha256,
         f.previous_digest_signature.as_deref(),
     );
     if key.verifies(text.as_bytes(), &sig) {
@@ -621,10 +668,21 @@ pub async fn check_log_files(named: Vec<Named>, report: &mut ValidationReport) {
                     digest: n.digest,
                 };
             };
-            let (verdict, reason) = match read_whole(&o).await {
-                Ok((bytes, _)) if keys::sha256_hex(&bytes) == n.expected_sha256 => (Verdict::Valid, None),
-                Ok(_) => (Verdict::Invalid, Some("hash value doesn't match".to_string())),
-                Err(e) => (Verdict::Invalid, Some(format!("cannot be read: {e}"))),
+            // Hashing is CPU work: off the runtime's threads, like the inflating before it.
+            let hashed = match read_whole(&o).await {
+                Ok((bytes, _)) => tokio::task::spawn_blocking(move || keys::sha256_hex(&bytes)).await.ok(),
+                Err(e) => {
+                    return LogCheck {
+                        file: o.display.clone(),
+                        verdict: Verdict::Invalid,
+                        reason: Some(format!("cannot be read: {e}")),
+                        digest: n.digest,
+                    }
+                }
+            };
+            let (verdict, reason) = match hashed {
+                Some(h) if h == n.expected_sha256 => (Verdict::Valid, None),
+                _ => (Verdict::Invalid, Some("hash value doesn't match".to_string())),
             };
             LogCheck { file: o.display.clone(), verdict, reason, digest: n.digest }
         })
