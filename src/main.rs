@@ -28,14 +28,33 @@ fn main() {
     // A server logs every query (info) unless told otherwise.
     let serving = matches!(args.command, cli::Command::Serve(_));
     init_logging(args.verbose, serving);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+    // Planning and optimising a query recurse over its expression tree: a generated statement
+    // (`1 + 1 + … ` five thousand times, a long OR chain) overflowed the default 2–8 MiB stacks
+    // and killed the process. Every thread that plans or runs a query gets a large stack; it is
+    // address space, touched only as deep as a query goes.
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(WORKER_STACK_BYTES).build() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: cannot start the runtime: {e}");
+                std::process::exit(2);
+            }
+        };
+    let main =
+        std::thread::Builder::new().name("traillake-main".into()).stack_size(MAIN_STACK_BYTES).spawn(move || {
+            let outcome = runtime.block_on(cli::run(args));
+            // The process exits next; waiting here for blocking tasks (a terminal read) could hang.
+            std::mem::forget(runtime);
+            outcome
+        });
+    let outcome = match main.map(|t| t.join()) {
+        Ok(Ok(outcome)) => outcome,
+        _ => {
+            eprintln!("error: internal error: the main thread failed");
             std::process::exit(2);
         }
     };
-    let code = match runtime.block_on(cli::run(args)) {
+    let code = match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -44,6 +63,11 @@ fn main() {
     };
     std::process::exit(code);
 }
+
+/// Stack of the thread that runs the command (and plans its queries), and of the runtime's
+/// threads (Flight SQL plans on them; operators recurse too). See `main`.
+const MAIN_STACK_BYTES: usize = 256 * 1024 * 1024;
+const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 fn init_logging(verbose: u8, serving: bool) {
     let default = match verbose {

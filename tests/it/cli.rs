@@ -246,3 +246,24 @@ fn eds_list_columns_line_up() {
     }
     assert!(out.contains("STOPPED_INGESTION") && out.contains("366 days"), "{out}");
 }
+
+/// Generated SQL (a tool that writes `1 + 1 + …` or an OR per value) planned on a stack deep
+/// enough, instead of killing the process with a stack overflow; nesting past the parser's
+/// limit is a clear error.
+#[test]
+fn deep_generated_statements_answer_or_fail_clearly_never_crash() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (st, _) = two_event_store(tmp.path());
+    let sum = format!("SELECT {} AS n", vec!["1"; 2500].join(" + "));
+    let out = run(&["query", &sum, "--format", "csv"], &st);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n\n2500\n");
+    let ors = vec!["eventname = 'A'"; 2500].join(" OR ");
+    let out = run(&["query", &format!("SELECT count(*) AS n FROM audit WHERE {ors}"), "--format", "csv"], &st);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n\n1\n");
+    let nested = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let out = run(&["query", &nested], &st);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("recursion limit"), "{}", stderr(&out));
+}
