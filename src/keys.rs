@@ -21,7 +21,6 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use md5::Digest as _;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// The signature algorithm's name as CloudTrail writes it.
 pub const SIGNATURE_ALGORITHM: &str = "SHA256withRSA";
@@ -40,9 +39,29 @@ pub enum KeyError {
     Crypto(String),
 }
 
-/// Hex SHA-256 of `bytes`.
+/// Hex SHA-256 of `bytes` (aws-lc's assembly: it hashes every log file `--validate` reads).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
+}
+
+/// SHA-256 computed piece by piece, for content that arrives in chunks.
+pub struct Sha256Stream(aws_lc_rs::digest::Context);
+
+impl Default for Sha256Stream {
+    fn default() -> Self {
+        Self(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256))
+    }
+}
+
+impl Sha256Stream {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The hex digest.
+    pub fn finish(self) -> String {
+        hex::encode(self.0.finish())
+    }
 }
 
 /// The fingerprint given to a key that comes without one: hex MD5 of its DER PKCS#1 bytes.

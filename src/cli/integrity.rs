@@ -65,7 +65,13 @@ pub enum KeysCommand {
 /// `verbose`: the global `--verbose`, which here also lists every file (as the AWS CLI's does).
 pub async fn validate_logs(a: ValidateLogsArgs, verbose: bool) -> Result<i32, Error> {
     let keys = PublicKeys::load(&a.public_keys)?;
-    let opts = ValidateOptions { start: a.start_time, end: a.end_time, keys, account_ids: a.account_ids };
+    let opts = ValidateOptions {
+        start: a.start_time,
+        end: a.end_time,
+        keys,
+        account_ids: a.account_ids,
+        chain_heads_only: false,
+    };
     let report = validate::validate(&a.sources, &opts).await?;
     match a.format {
         InfoFormat::Json => super::print_json(&report)?,

@@ -275,7 +275,7 @@ async fn validation(
     options: &IngestOptions,
 ) -> Result<(Option<worker::Validation>, u64), IngestError> {
     use digests::validate::{check_digests, expectations, Catalogue, ValidateOptions, Verdict};
-    let opts = ValidateOptions { keys: options.public_keys.clone(), ..Default::default() };
+    let opts = ValidateOptions { keys: options.public_keys.clone(), chain_heads_only: true, ..Default::default() };
     let catalogue = Catalogue::from_objects(objects.to_vec(), &opts).await?;
     let (report, named) = check_digests(&catalogue, &opts);
     let bad: Vec<_> = report.digests.iter().filter(|d| d.verdict != Verdict::Valid).collect();

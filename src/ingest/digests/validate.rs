@@ -32,6 +32,10 @@ pub struct ValidateOptions {
     pub keys: PublicKeys,
     /// Only these accounts (default: every account found).
     pub account_ids: Vec<String>,
+    /// Read the signature sidecars of each chain's newest digest only (`ingest --validate`):
+    /// older digests are authenticated through the chain, and a month of an organization
+    /// trail has thousands of sidecars. `validate-logs` reads every one, to report each.
+    pub chain_heads_only: bool,
 }
 
 /// Every object of the sources, digests read.
@@ -73,9 +77,14 @@ impl ReadDigest {
     }
 }
 
+/// The hex signature in `<path>.sig`, if there is one.
+fn read_sidecar(path: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(format!("{}.sig", path.display())).ok().map(|s| s.trim().to_string())
+}
+
 /// A local file's uncompressed bytes and its `.sig` sidecar, on the calling thread.
-fn read_local(path: &std::path::Path) -> std::io::Result<WithSignature> {
-    let sidecar = std::fs::read_to_string(format!("{}.sig", path.display())).ok().map(|s| s.trim().to_string());
+fn read_local(path: &std::path::Path, with_sidecar: bool) -> std::io::Result<WithSignature> {
+    let sidecar = with_sidecar.then(|| read_sidecar(path)).flatten();
     let bytes = match open_decoded(Fetched::Local(path.to_path_buf()))? {
         sources::Decoded::Whole(d) => d,
         sources::Decoded::Stream(mut r) => {
@@ -367,13 +376,14 @@ impl Catalogue {
         let mut read: Vec<(SourceObject, std::io::Result<ReadDigest>)> = Vec::with_capacity(local.len() + remote.len());
         let chunk = local.len().div_ceil(threads).max(1);
         let mut batches = tokio::task::JoinSet::new();
+        let with_sidecar = !opts.chain_heads_only;
         for batch in local.chunks(chunk).map(<[SourceObject]>::to_vec) {
             batches.spawn_blocking(move || {
                 batch
                     .into_iter()
                     .map(|o| {
                         let r = match &o.location {
-                            SourceLocation::Local(p) => read_local(p).map(ReadDigest::of),
+                            SourceLocation::Local(p) => read_local(p, with_sidecar).map(ReadDigest::of),
                             SourceLocation::S3 { .. } => Err(std::io::Error::other("not a local file")),
                         };
                         (o, r)
@@ -401,6 +411,8 @@ impl Catalogue {
                         continue;
                     }
                     let end = parse_time(&digest.digest_end_time);
+                    // A digest ending up to an hour after the end time still names files
+                    // delivered before it.
                     let in_range = end.is_none_or(|e| {
                         opts.start.is_none_or(|s| e >= s)
                             && opts.end.is_none_or(|to| e <= to + chrono::Duration::hours(1))
@@ -456,6 +468,24 @@ impl Catalogue {
             }
             if let Some(tail) = layout_tail(&path_of(&d.object)) {
                 cat.digest_index.insert(format!("tail:{tail}"), i);
+            }
+        }
+        if opts.chain_heads_only {
+            // The newest digest of each chain (none names it as previous) needs its signature.
+            let named: HashSet<usize> = cat
+                .digests
+                .iter()
+                .filter_map(|d| {
+                    cat.find_digest(
+                        d.digest.previous_digest_s3_bucket.as_deref()?,
+                        d.digest.previous_digest_s3_object.as_deref()?,
+                    )
+                })
+                .collect();
+            for (i, d) in cat.digests.iter_mut().enumerate() {
+                if let (false, SourceLocation::Local(p)) = (named.contains(&i), &d.object.location) {
+                    d.signature = d.signature.take().or_else(|| read_sidecar(p));
+                }
             }
         }
         Ok(cat)
