@@ -108,9 +108,7 @@ impl SigningKey {
         if label.contains("ENCRYPTED") {
             return Err(fail("the key is encrypted; decrypt it first (`openssl pkey -in KEY -out PLAIN`)".into()));
         }
-        let pair = KeyPair::from_pkcs8(&der)
-            .or_else(|_| KeyPair::from_der(&der))
-            .map_err(|e| fail(format!("not an RSA private key in PKCS#8 or PKCS#1 ({e})")))?;
+        let pair = private_pair(&der).map_err(|e| fail(format!("not an RSA private key in PKCS#8 or PKCS#1 ({e})")))?;
         Ok(Self::from_pair(pair))
     }
 
@@ -344,7 +342,7 @@ impl PublicKeys {
     }
 
     fn private_to_public(path: &Path, der: &[u8]) -> Result<PublicKey, KeyError> {
-        let pair = KeyPair::from_pkcs8(der).or_else(|_| KeyPair::from_der(der)).map_err(|e| KeyError::Format {
+        let pair = private_pair(der).map_err(|e| KeyError::Format {
             path: path.display().to_string(),
             reason: format!("not an RSA private key ({e})"),
         })?;
@@ -367,6 +365,11 @@ impl PublicKeys {
     pub fn len(&self) -> usize {
         self.keys.len()
     }
+}
+
+/// An RSA private key from DER PKCS#8 or PKCS#1 `RSAPrivateKey`.
+fn private_pair(der: &[u8]) -> Result<KeyPair, aws_lc_rs::error::KeyRejected> {
+    KeyPair::from_pkcs8(der).or_else(|_| KeyPair::from_der(der))
 }
 
 /// A public key from DER PKCS#1 `RSAPublicKey` or X.509 `SubjectPublicKeyInfo`.

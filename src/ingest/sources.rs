@@ -218,6 +218,29 @@ pub enum Decoded {
     Stream(Box<dyn Read + Send>),
 }
 
+impl Decoded {
+    /// All of the content in memory, and the error that ended reading early, if one did (what
+    /// came before the damage is kept).
+    pub fn read_all(self) -> (Vec<u8>, Option<io::Error>) {
+        match self {
+            Decoded::Whole(data) => (data, None),
+            Decoded::Stream(mut r) => {
+                let mut data = Vec::new();
+                let damage = r.read_to_end(&mut data).err();
+                (data, damage)
+            }
+        }
+    }
+
+    /// All of the content, or the error that kept it from being read whole.
+    pub fn read_whole(self) -> io::Result<Vec<u8>> {
+        match self.read_all() {
+            (data, None) => Ok(data),
+            (_, Some(e)) => Err(e),
+        }
+    }
+}
+
 /// The decompressed content: gzip is detected by its magic bytes, not the name. Files up to
 /// [`gunzip::MAX_INPUT`] are read whole, so that gzip inflates in one call.
 pub fn open_decoded(fetched: Fetched) -> io::Result<Decoded> {

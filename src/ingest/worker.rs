@@ -225,14 +225,7 @@ impl Worker {
             report.validation = Some(SourceValidation::NotCovered);
             return Some(reader);
         };
-        let (data, damage) = match reader {
-            Decoded::Whole(data) => (data, None),
-            Decoded::Stream(mut r) => {
-                let mut data = Vec::new();
-                let damage = io::Read::read_to_end(&mut r, &mut data).err();
-                (data, damage)
-            }
-        };
+        let (data, damage) = reader.read_all();
         let status =
             match (damage.is_none() && crate::keys::sha256_hex(&data) == expected.sha256, expected.digest_valid) {
                 (true, true) => SourceValidation::Valid,

@@ -88,31 +88,9 @@ struct Commit {
     record: Option<Record>,
 }
 
-/// Every commit file of the table, by version.
-async fn read_log(store: &Arc<dyn ObjectStore>) -> Result<BTreeMap<i64, Commit>, StoreError> {
-    let log_dir = ObjectPath::from("_delta_log");
-    let commits: Vec<(i64, ObjectPath)> = store
-        .list(Some(&log_dir))
-        .try_filter_map(|m| async move {
-            let name = m.location.filename().unwrap_or_default().to_string();
-            let version =
-                (name.len() == 25 && name.ends_with(".json")).then(|| name[..20].parse::<i64>().ok()).flatten();
-            Ok(version.map(|v| (v, m.location)))
-        })
-        .try_collect()
-        .await?;
-    let parsed: Vec<(i64, Commit)> = futures::stream::iter(commits)
-        .map(|(v, p)| {
-            let store = Arc::clone(store);
-            async move {
-                let bytes = store.get(&p).await?.bytes().await?;
-                Ok::<_, StoreError>((v, parse_commit(&bytes)))
-            }
-        })
-        .buffer_unordered(16)
-        .try_collect()
-        .await?;
-    Ok(parsed.into_iter().collect())
+/// Every commit file of the table, by version, parsed.
+async fn read_log(table: &DeltaTable) -> Result<BTreeMap<i64, Commit>, StoreError> {
+    Ok(super::table::commit_files(table).await?.into_iter().map(|(v, bytes)| (v, parse_commit(&bytes))).collect())
 }
 
 fn parse_commit(bytes: &[u8]) -> Commit {
@@ -174,7 +152,7 @@ pub async fn record_for(
     signer: Option<&SigningKey>,
 ) -> Result<Record, StoreError> {
     let store = table.log_store().object_store(None);
-    let log = read_log(&store).await?;
+    let log = read_log(table).await?;
     let last = log.iter().rev().find_map(|(v, c)| c.record.as_ref().map(|r| (*v, r.chain.clone())));
     let from = last.as_ref().map(|(v, _)| *v).unwrap_or(0);
     let mut commits = Vec::new();
@@ -213,8 +191,7 @@ pub async fn record_for(
 /// Records the commits written since the last record (retention deletes, compaction, vacuum)
 /// in a commit of its own holding no data. Nothing to do when the newest commit has a record.
 pub async fn seal(table: &mut DeltaTable, signer: Option<&SigningKey>) -> Result<bool, StoreError> {
-    let store = table.log_store().object_store(None);
-    let log = read_log(&store).await?;
+    let log = read_log(table).await?;
     if log.last_key_value().is_none_or(|(_, c)| c.record.is_some()) {
         return Ok(false);
     }
@@ -307,7 +284,7 @@ impl Verification {
 /// Re-hashes every live file of the table and walks the chain of records.
 pub async fn verify(table: &DeltaTable, keys: Option<&PublicKeys>) -> Result<Verification, StoreError> {
     let store = table.log_store().object_store(None);
-    let log = read_log(&store).await?;
+    let log = read_log(table).await?;
     let mut v = Verification { commits: log.len(), ..Default::default() };
     // Versions run 0..=newest without a hole.
     if let Some((&newest, _)) = log.last_key_value() {

@@ -160,31 +160,32 @@ pub async fn validation_counts(table: &DeltaTable) -> Result<std::collections::B
 /// Reads the commit files themselves (many at once): `commitInfo` is not carried into
 /// checkpoints, and the table keeps its commit files for that reason.
 async fn ledgers(table: &DeltaTable) -> Result<Vec<CommitLedger>, StoreError> {
+    Ok(commit_files(table).await?.values().filter_map(|bytes| commit_ledger(bytes)).collect())
+}
+
+/// Every commit file of the table's log (`_delta_log/<version>.json`), by version, read many
+/// at once.
+pub async fn commit_files(table: &DeltaTable) -> Result<std::collections::BTreeMap<i64, bytes::Bytes>, StoreError> {
     let store = table.log_store().object_store(None);
     let log_dir = ObjectPath::from("_delta_log");
-    let commits: Vec<ObjectPath> = store
+    let commits: Vec<(i64, ObjectPath)> = store
         .list(Some(&log_dir))
         .try_filter_map(|m| async move {
             let name = m.location.filename().unwrap_or_default().to_string();
-            let is_commit =
-                name.len() == 25 && name.ends_with(".json") && name[..20].bytes().all(|b| b.is_ascii_digit());
-            Ok(is_commit.then_some(m.location))
+            let version =
+                (name.len() == 25 && name.ends_with(".json")).then(|| name[..20].parse::<i64>().ok()).flatten();
+            Ok(version.map(|v| (v, m.location)))
         })
         .try_collect()
         .await?;
-    let store = Arc::clone(&store);
-    let ledgers: Vec<Option<CommitLedger>> = futures::stream::iter(commits)
-        .map(|p| {
+    futures::stream::iter(commits)
+        .map(|(v, p)| {
             let store = Arc::clone(&store);
-            async move {
-                let bytes = store.get(&p).await?.bytes().await?;
-                Ok::<_, StoreError>(commit_ledger(&bytes))
-            }
+            async move { Ok::<_, StoreError>((v, store.get(&p).await?.bytes().await?)) }
         })
         .buffer_unordered(16)
         .try_collect()
-        .await?;
-    Ok(ledgers.into_iter().flatten().collect())
+        .await
 }
 
 fn commit_ledger(commit: &[u8]) -> Option<CommitLedger> {

@@ -58,6 +58,14 @@ fn problems(report: &serde_json::Value) -> String {
     s
 }
 
+/// A generated trail without digests, in `dir/trail`.
+fn plain_trail(dir: &Path, events: u64, days: u32) -> PathBuf {
+    let trail = dir.join("trail");
+    traillake::demo::generate(&trail, &traillake::demo::GenerateOptions { events, days, ..Default::default() })
+        .expect("generate");
+    trail
+}
+
 fn generated_trail(dir: &Path) -> (PathBuf, PathBuf) {
     let trail = dir.join("trail");
     let opts = traillake::demo::GenerateOptions { events: 2000, days: 2, digests: true, ..Default::default() };
@@ -257,12 +265,7 @@ fn the_real_digest_file_is_recognised_and_its_key_reported_unavailable() {
 #[test]
 fn saved_results_are_signed_as_lake_signs_them_and_any_change_is_caught() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let trail = tmp.path().join("trail");
-    traillake::demo::generate(
-        &trail,
-        &traillake::demo::GenerateOptions { events: 3000, days: 2, ..Default::default() },
-    )
-    .expect("generate");
+    let trail = plain_trail(tmp.path(), 3000, 2);
     let store = tmp.path().join("store");
     assert!(run(&["ingest", trail.to_str().expect("utf8"), "--no-progress"], &store).status.success());
     let keys = tmp.path().join("keys");
@@ -409,12 +412,7 @@ print("ok")
 #[test]
 fn eds_verify_detects_every_kind_of_tampering() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let trail = tmp.path().join("trail");
-    traillake::demo::generate(
-        &trail,
-        &traillake::demo::GenerateOptions { events: 3000, days: 3, ..Default::default() },
-    )
-    .expect("generate");
+    let trail = plain_trail(tmp.path(), 3000, 3);
     let keys = tmp.path().join("keys");
     assert!(bin().args(["keys", "generate", "--out"]).arg(&keys).output().expect("run").status.success());
     let key = keys.join("private.pem");

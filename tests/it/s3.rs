@@ -57,22 +57,7 @@ fn start_moto() -> Option<(Moto, String)> {
 async fn ingest_from_s3_prefix() {
     let Some((_moto, endpoint)) = start_moto() else { return };
     let bucket = "trail-bucket";
-    // moto creates buckets on PUT /bucket.
-    let client = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(format!("import urllib.request as u; u.urlopen(u.Request('{endpoint}/{bucket}', method='PUT'))"))
-        .status()
-        .expect("python3");
-    assert!(client.success(), "bucket creation failed");
-    let s3 = AmazonS3Builder::new()
-        .with_endpoint(&endpoint)
-        .with_allow_http(true)
-        .with_bucket_name(bucket)
-        .with_region("us-east-1")
-        .with_access_key_id("test")
-        .with_secret_access_key("test")
-        .build()
-        .expect("s3 client");
+    let s3 = new_bucket(&endpoint, bucket);
     let tmp = tempfile::tempdir().expect("tmp");
     let trail = tmp.path().join("trail");
     let g = traillake::demo::generate(
@@ -129,6 +114,26 @@ async fn ingest_from_s3_prefix() {
     assert_eq!(rows[0]["n"].as_u64(), Some(g.events), "{}", stderr(&q));
 }
 
+/// Creates `bucket` on the moto server (moto creates buckets on PUT /bucket) and returns a
+/// client for it.
+fn new_bucket(endpoint: &str, bucket: &str) -> object_store::aws::AmazonS3 {
+    let made = Command::new("python3")
+        .arg("-c")
+        .arg(format!("import urllib.request as u; u.urlopen(u.Request('{endpoint}/{bucket}', method='PUT'))"))
+        .status()
+        .expect("python3");
+    assert!(made.success(), "bucket creation failed");
+    AmazonS3Builder::new()
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_bucket_name(bucket)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .expect("s3 client")
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
@@ -149,21 +154,7 @@ async fn validate_logs_reads_signatures_from_s3_object_metadata() {
     use object_store::{Attribute, Attributes, ObjectStore, PutOptions};
     let Some((_moto, endpoint)) = start_moto() else { return };
     let bucket = traillake::demo::generate::TRAIL_BUCKET;
-    let made = Command::new("python3")
-        .arg("-c")
-        .arg(format!("import urllib.request as u; u.urlopen(u.Request('{endpoint}/{bucket}', method='PUT'))"))
-        .status()
-        .expect("python3");
-    assert!(made.success(), "bucket creation failed");
-    let s3 = AmazonS3Builder::new()
-        .with_endpoint(&endpoint)
-        .with_allow_http(true)
-        .with_bucket_name(bucket)
-        .with_region("us-east-1")
-        .with_access_key_id("test")
-        .with_secret_access_key("test")
-        .build()
-        .expect("s3 client");
+    let s3 = new_bucket(&endpoint, bucket);
     let tmp = tempfile::tempdir().expect("tmp");
     let trail = tmp.path().join("trail");
     let opts = traillake::demo::GenerateOptions { events: 1000, days: 1, digests: true, ..Default::default() };

@@ -9,7 +9,6 @@
 //! every core). `ingest --validate` uses the first two and hashes log files as it decodes them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -85,14 +84,7 @@ fn read_sidecar(path: &std::path::Path) -> Option<String> {
 /// A local file's uncompressed bytes and its `.sig` sidecar, on the calling thread.
 fn read_local(path: &std::path::Path, with_sidecar: bool) -> std::io::Result<WithSignature> {
     let sidecar = with_sidecar.then(|| read_sidecar(path)).flatten();
-    let bytes = match open_decoded(Fetched::Local(path.to_path_buf()))? {
-        sources::Decoded::Whole(d) => d,
-        sources::Decoded::Stream(mut r) => {
-            let mut d = Vec::new();
-            r.read_to_end(&mut d)?;
-            d
-        }
-    };
+    let bytes = open_decoded(Fetched::Local(path.to_path_buf()))?.read_whole()?;
     Ok((bytes, sidecar))
 }
 
@@ -324,30 +316,21 @@ type WithSignature = (Vec<u8>, Option<String>);
 
 /// The object's bytes, uncompressed, and its `x-amz-meta-signature` (S3) or `.sig` sidecar.
 async fn read_whole(o: &SourceObject) -> std::io::Result<WithSignature> {
-    let (fetched, signature) = match &o.location {
+    match &o.location {
         SourceLocation::Local(p) => {
-            let sidecar = std::fs::read_to_string(format!("{}.sig", p.display())).ok();
-            (Fetched::Local(p.clone()), sidecar.map(|s| s.trim().to_string()))
+            let p = p.clone();
+            tokio::task::spawn_blocking(move || read_local(&p, true)).await.map_err(std::io::Error::other)?
         }
         SourceLocation::S3 { store, path } => {
             let got = store.get(path).await.map_err(std::io::Error::other)?;
             let signature = got.attributes.get(&Attribute::Metadata("signature".into())).map(|v| v.to_string());
-            (Fetched::Memory(got.bytes().await.map_err(std::io::Error::other)?), signature)
+            let fetched = Fetched::Memory(got.bytes().await.map_err(std::io::Error::other)?);
+            let bytes = tokio::task::spawn_blocking(move || open_decoded(fetched)?.read_whole())
+                .await
+                .map_err(std::io::Error::other)??;
+            Ok((bytes, signature))
         }
-    };
-    let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        match open_decoded(fetched)? {
-            sources::Decoded::Whole(d) => Ok(d),
-            sources::Decoded::Stream(mut r) => {
-                let mut d = Vec::new();
-                r.read_to_end(&mut d)?;
-                Ok(d)
-            }
-        }
-    })
-    .await
-    .map_err(std::io::Error::other)??;
-    Ok((bytes, signature))
+    }
 }
 
 impl Catalogue {
