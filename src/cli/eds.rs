@@ -8,6 +8,8 @@ use clap::{ArgGroup, Args, Subcommand};
 use super::{print_json, InfoFormat};
 use crate::error::Error;
 use crate::output::Listing;
+use crate::schema::Kind;
+use crate::store::catalog::InsightSelector;
 use crate::store::maintain::{self, MaintainOptions};
 use crate::store::selectors;
 use crate::store::{table, EdsRecord, EdsSettings, Store};
@@ -17,6 +19,11 @@ pub enum EdsCommand {
     /// Create an event data store; prints its id.
     Create {
         name: String,
+        /// What the store holds: cloudtrail (default), insights, config, audit (events from
+        /// outside AWS, Lake's ActivityAuditLog) or evidence. Lake's category names
+        /// (Insight, ConfigurationItem, ActivityAuditLog, Evidence) are accepted too.
+        #[arg(long, default_value = "cloudtrail", value_parser = parse_kind)]
+        kind: Kind,
         #[command(flatten)]
         settings: SettingArgs,
         #[arg(long, value_enum, default_value_t)]
@@ -118,6 +125,29 @@ pub struct SettingArgs {
     /// store, e.g. from `traillake keys generate`); `eds verify --public-key` checks it.
     #[arg(long, value_name = "FILE")]
     pub signing_key: Option<std::path::PathBuf>,
+    /// Compute CloudTrail Insights over this store after each ingest, as AWS's
+    /// `--insight-selectors`: JSON text or file://PATH, e.g.
+    /// '[{"InsightType":"ApiCallRateInsight"},{"InsightType":"ApiErrorRateInsight"}]';
+    /// '[]' turns them off.
+    #[arg(long, value_name = "JSON|file://PATH")]
+    pub insight_selectors: Option<String>,
+    /// The store of kind insights the detected Insights go to.
+    #[arg(long, value_name = "INSIGHTS_EDS")]
+    pub insights_destination: Option<String>,
+}
+
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    s.parse()
+}
+
+/// JSON given inline or as `file://PATH`, as the AWS CLI takes it.
+fn json_argument(arg: &str, what: &str) -> Result<String, Error> {
+    match arg.strip_prefix("file://") {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {what} from {path}: {e}")))
+        }
+        None => Ok(arg.to_string()),
+    }
 }
 
 impl SettingArgs {
@@ -125,12 +155,20 @@ impl SettingArgs {
         let advanced_event_selectors = match &self.advanced_event_selectors {
             None => None,
             Some(arg) => {
-                let text = match arg.strip_prefix("file://") {
-                    Some(path) => std::fs::read_to_string(path)
-                        .map_err(|e| Error::Usage(format!("cannot read selectors from {path}: {e}")))?,
-                    None => arg.clone(),
-                };
+                let text = json_argument(arg, "selectors")?;
                 Some(Some(selectors::parse(&text).map_err(|e| Error::Usage(e.to_string()))?))
+            }
+        };
+        let insight_selectors = match &self.insight_selectors {
+            None => None,
+            Some(arg) => {
+                let text = json_argument(arg, "Insight selectors")?;
+                Some(serde_json::from_str::<Vec<InsightSelector>>(&text).map_err(|e| {
+                    Error::Usage(format!(
+                        "--insight-selectors: {e}; expected a list such as \
+                         [{{\"InsightType\":\"ApiCallRateInsight\"}},{{\"InsightType\":\"ApiErrorRateInsight\"}}]"
+                    ))
+                })?)
             }
         };
         let termination_protection_enabled =
@@ -145,14 +183,18 @@ impl SettingArgs {
             advanced_event_selectors,
             termination_protection_enabled,
             signing_key: self.signing_key.clone(),
+            kind: None,
+            insight_selectors,
+            insights_destination: self.insights_destination.clone(),
         })
     }
 }
 
 pub async fn run(store: &Store, cmd: EdsCommand) -> Result<i32, Error> {
     match cmd {
-        EdsCommand::Create { name, settings, format } => {
-            let rec = store.create_eds_with(&name, &settings.settings()?).await?;
+        EdsCommand::Create { name, kind, settings, format } => {
+            let settings = EdsSettings { kind: Some(kind), ..settings.settings()? };
+            let rec = store.create_eds_with(&name, &settings).await?;
             match format {
                 InfoFormat::Table => println!("{}", rec.id),
                 InfoFormat::Json => print_json(&rec)?,
@@ -190,11 +232,12 @@ pub async fn run(store: &Store, cmd: EdsCommand) -> Result<i32, Error> {
                 InfoFormat::Json => print_json(&cat.event_data_stores)?,
                 InfoFormat::Table => {
                     let mut list =
-                        Listing::with_headers(&["ID", "NAME", "STATUS", "RETENTION", "CREATED"]).align_right(3);
+                        Listing::with_headers(&["ID", "NAME", "KIND", "STATUS", "RETENTION", "CREATED"]).align_right(4);
                     for e in &cat.event_data_stores {
                         list.row(&[
                             e.id.to_string(),
                             e.name.clone(),
+                            e.kind.to_string(),
                             e.status.to_string(),
                             format!("{} days", e.retention_period),
                             e.created_timestamp.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -270,6 +313,7 @@ fn print_description(rec: &EdsRecord, fig: &table::TableFigures, validation: &BT
         ("Id", rec.id.to_string()),
         ("Name", rec.name.clone()),
         ("Arn", rec.arn.clone()),
+        ("Kind", format!("{} (eventCategory {})", rec.kind, rec.kind.event_category())),
         ("Status", rec.status.to_string()),
         ("Created", rec.created_timestamp.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
         ("Updated", rec.updated_timestamp.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
@@ -290,6 +334,11 @@ fn print_description(rec: &EdsRecord, fig: &table::TableFigures, validation: &BT
             },
         ),
     ];
+    if !rec.insight_selectors.is_empty() {
+        let types: Vec<&str> = rec.insight_selectors.iter().map(|s| s.insight_type.name()).collect();
+        rows.push(("InsightSelectors", types.join(", ")));
+        rows.push(("InsightsDestination", rec.insights_destination.clone().unwrap_or_default()));
+    }
     if let Some(t) = rec.purge_after() {
         rows.push(("PurgedAfter", t.format("%Y-%m-%d %H:%M:%S UTC").to_string()));
     }

@@ -39,7 +39,7 @@ use deltalake::DeltaTable;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectMeta;
 
-use crate::schema::{self, CHECKSUM_COLUMN};
+use crate::schema::{self, EventSchema, CHECKSUM_COLUMN};
 use crate::store::StoreError;
 
 /// The column whose per-file range the log records and queries prune on.
@@ -75,9 +75,13 @@ const EVENT_JSON_COLUMN: &str = "eventjson";
 
 impl LakeTable {
     /// The snapshot `table` holds, read through the object store registered as `store_url`.
-    pub(super) fn from_snapshot(table: &DeltaTable, store_url: ObjectStoreUrl) -> Result<Self, StoreError> {
+    pub(super) fn from_snapshot(
+        table: &DeltaTable,
+        s: &EventSchema,
+        store_url: ObjectStoreUrl,
+    ) -> Result<Self, StoreError> {
         let snap = table.snapshot()?;
-        let part = schema::cloudtrail().partition_column();
+        let part = schema::PARTITION_COLUMN;
         let files = snap
             .log_data()
             .iter()
@@ -94,7 +98,6 @@ impl LakeTable {
                 }
             })
             .collect();
-        let s = schema::cloudtrail();
         // Tables created when the checksum was stored hold it in every file (it is still
         // computed on read, so both kinds of table answer alike).
         let legacy = crate::store::table::stores_checksum(table);

@@ -140,7 +140,8 @@ impl Engine {
             // URL naming the EDS.
             let url = ObjectStoreUrl::parse(format!("traillake-eds://{}/", rec.id))?;
             ctx.register_object_store(url.as_ref(), t.object_store());
-            let view: Arc<dyn datafusion::catalog::TableProvider> = Arc::new(LakeTable::from_snapshot(&t, url)?);
+            let view: Arc<dyn datafusion::catalog::TableProvider> =
+                Arc::new(LakeTable::from_snapshot(&t, rec.schema(), url)?);
             schema.add(&rec.name, &[rec.id.to_string(), rec.name.to_ascii_lowercase()], view);
             stores.push(rec);
             tables.push(t);

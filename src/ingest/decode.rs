@@ -14,21 +14,19 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::NullBufferBuilder;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Date32Array, ListArray, MapBuilder, MapFieldNames, StringArray,
-    StringBuilder, StructArray, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, Date32Array, Float64Builder, Int32Builder, ListArray, MapBuilder,
+    MapFieldNames, StringArray, StringBuilder, StructArray, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 
+use super::kinds;
 use super::time::{parse_event_time, MICROS_PER_DAY};
 use crate::schema::event_text::{write_stored, Reference};
 use crate::schema::{self, Derived, EventSchema, FieldSpec, FieldType};
 use crate::tape::{Doc, Kind, Tape, Value};
-
-/// `eventType` of CloudTrail Insights records, which belong in an Insights store.
-const INSIGHT_EVENT_TYPE: &str = "AwsCloudTrailInsight";
 
 /// Why an event could not be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +54,9 @@ impl fmt::Display for Rejection {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     Stored,
-    /// A CloudTrail Insights record: counted, not mixed into a CloudTrail event data store.
-    Insight,
+    /// A record of another kind (a CloudTrail Insights record in a CloudTrail store, a
+    /// CloudTrail event in an Insights store): counted, never mixed into this store.
+    OtherKind(schema::Kind),
     Rejected(Rejection),
 }
 
@@ -208,6 +207,8 @@ enum Values {
     Str(StringBuilder),
     Ts(TimestampMicrosecondBuilder),
     Bool(BooleanBuilder),
+    F64(Float64Builder),
+    I32(Int32Builder),
     Map(MapBuilder<StringBuilder, StringBuilder>),
     Struct(StructColumn),
     List(ListColumn),
@@ -236,6 +237,8 @@ impl Column {
             FieldType::String => Values::Str(StringBuilder::new()),
             FieldType::Timestamp => Values::Ts(TimestampMicrosecondBuilder::new().with_timezone(schema::UTC)),
             FieldType::Boolean => Values::Bool(BooleanBuilder::new()),
+            FieldType::Double => Values::F64(Float64Builder::new()),
+            FieldType::Integer => Values::I32(Int32Builder::new()),
             FieldType::Map => Values::Map(map_builder(0, StringBuilder::new(), StringBuilder::new())),
             FieldType::Struct { fields } => Values::Struct(StructColumn::new(fields)),
             FieldType::List { item } => Values::List(ListColumn {
@@ -258,6 +261,8 @@ impl Column {
             Values::Str(b) => b.append_nulls(n),
             Values::Ts(b) => b.append_nulls(n),
             Values::Bool(b) => b.append_nulls(n),
+            Values::F64(b) => b.append_nulls(n),
+            Values::I32(b) => b.append_nulls(n),
             Values::Map(b) => {
                 // Cannot fail: keys and values are appended in pairs.
                 let _ = b.append_nulls(n);
@@ -300,6 +305,10 @@ impl Column {
             }
             Values::Ts(b) => b.append_option(time_of(v)),
             Values::Bool(b) => b.append_option(bool_of(v)),
+            Values::F64(b) => b.append_option(number_of(v)),
+            Values::I32(b) => b.append_option(
+                number_of(v).filter(|n| n.fract() == 0.0 && n.abs() <= i32::MAX as f64).map(|n| n as i32),
+            ),
             Values::Map(b) => {
                 let mut refs = refs;
                 for (i, (k, val)) in v.entries().enumerate() {
@@ -349,6 +358,16 @@ impl Column {
             Values::Bool(b) => {
                 let a = b.finish();
                 *b = BooleanBuilder::with_capacity(room(a.len()));
+                Arc::new(a)
+            }
+            Values::F64(b) => {
+                let a = b.finish();
+                *b = Float64Builder::with_capacity(room(a.len()));
+                Arc::new(a)
+            }
+            Values::I32(b) => {
+                let a = b.finish();
+                *b = Int32Builder::with_capacity(room(a.len()));
                 Arc::new(a)
             }
             Values::Map(b) => {
@@ -442,6 +461,16 @@ fn time_of(v: Value<'_>) -> Option<i64> {
     Some(micros as i64)
 }
 
+/// A JSON number, or a string holding one (exports write numbers as text too).
+fn number_of(v: Value<'_>) -> Option<f64> {
+    let n: f64 = match v.kind() {
+        Kind::Number => v.raw().parse().ok()?,
+        Kind::String => v.text().trim().parse().ok()?,
+        _ => return None,
+    };
+    n.is_finite().then_some(n)
+}
+
 fn bool_of(v: Value<'_>) -> Option<bool> {
     match v.kind() {
         Kind::True => Some(true),
@@ -463,6 +492,7 @@ fn bool_of(v: Value<'_>) -> Option<bool> {
 /// Accumulates decoded events into Arrow columns of the stored schema (Lake columns + day).
 /// A batch may hold several days; the writer files each row under its day.
 pub struct EventBatchBuilder {
+    kind: schema::Kind,
     schema: &'static EventSchema,
     index: KeyIndex,
     /// One builder per schema field (none for fields derived when read).
@@ -480,11 +510,15 @@ pub struct EventBatchBuilder {
     refs: Vec<Reference>,
     /// The current event's tokens (a reused buffer).
     tape: Tape,
+    /// Tokens of a record rewritten into Lake's shape (`kinds::to_lake_shape`).
+    reshaped: Tape,
     json_bytes: usize,
 }
 
 impl EventBatchBuilder {
-    pub fn new(schema: &'static EventSchema) -> Self {
+    /// A builder for the events of a store of `kind`.
+    pub fn new(kind: schema::Kind) -> Self {
+        let schema = kind.schema();
         let fields = &schema.spec.fields;
         let slot = |n: &str| fields.iter().position(|f| f.name == n);
         let time_slot = slot(&schema.spec.partition.from).unwrap_or(0);
@@ -495,6 +529,7 @@ impl EventBatchBuilder {
             text_refs[i] = Some(code);
         }
         Self {
+            kind,
             schema,
             index: KeyIndex::new(fields),
             columns: fields.iter().map(|f| f.derived.is_none().then(|| Column::new(&f.ty))).collect(),
@@ -506,6 +541,7 @@ impl EventBatchBuilder {
             text_refs,
             refs: Vec::new(),
             tape: Tape::default(),
+            reshaped: Tape::default(),
             json_bytes: 0,
         }
     }
@@ -519,7 +555,7 @@ impl EventBatchBuilder {
         self.json_bytes
     }
 
-    /// Decodes one event and appends it unless it is rejected or an Insights record.
+    /// Decodes one event and appends it unless it is rejected or of another kind.
     pub fn push(&mut self, raw: &[u8]) -> Outcome {
         self.push_tokens(raw, None)
     }
@@ -550,7 +586,6 @@ impl EventBatchBuilder {
 
     /// Appends one tokenized event.
     fn store(&mut self, doc: Doc<'_>) -> Outcome {
-        let text = doc.text();
         let obj = doc.root();
         if obj.kind() != Kind::Object {
             return Outcome::Rejected(Rejection::NotAnObject);
@@ -560,11 +595,26 @@ impl EventBatchBuilder {
         if !self.identity_slots.iter().any(|&i| slots.has(i)) {
             return Outcome::Rejected(Rejection::NotCloudTrail);
         }
-        if let Some(t) = self.type_slot.and_then(|i| slots.get(i)) {
-            if t.text() == INSIGHT_EVENT_TYPE {
-                return Outcome::Insight;
-            }
+        let kind = kinds::kind_of(self.type_slot.and_then(|i| slots.get(i)));
+        if kind != self.kind {
+            return Outcome::OtherKind(kind);
         }
+        if let Some(shaped) = kinds::to_lake_shape(kind, obj) {
+            // Rare (a trail's Insights records): the rewritten record is decoded instead.
+            let mut tape = std::mem::take(&mut self.reshaped);
+            let outcome = match tape.parse(&shaped) {
+                Ok(doc) => self.store_slots(doc, self.index.slots(n, doc.root())),
+                Err(e) => Outcome::Rejected(Rejection::InvalidJson(e.to_string())),
+            };
+            self.reshaped = tape;
+            return outcome;
+        }
+        self.store_slots(doc, slots)
+    }
+
+    /// Appends one event whose fields are in `slots`.
+    fn store_slots(&mut self, doc: Doc<'_>, slots: Slots<'_>) -> Outcome {
+        let text = doc.text();
         let time = match slots.get(self.time_slot) {
             None => return Outcome::Rejected(Rejection::NoEventTime("the event has no eventTime".into())),
             Some(v) => match time_of(v) {
@@ -628,7 +678,7 @@ mod tests {
     use datafusion::arrow::datatypes::{Date32Type, TimestampMicrosecondType};
 
     fn build(events: &[&str]) -> (Vec<Outcome>, RecordBatch) {
-        let mut b = EventBatchBuilder::new(schema::cloudtrail());
+        let mut b = EventBatchBuilder::new(schema::Kind::Cloudtrail);
         let out = events.iter().map(|e| b.push(e.as_bytes())).collect();
         (out, b.finish().expect("batch"))
     }
@@ -696,7 +746,7 @@ mod tests {
             r#"{"eventVersion":"1.08","eventTime":"2024-05-02T00:00:00Z","eventID":"b","resources":null,"readOnly":true}"#,
             r#"{"eventVersion":"1.08","eventTime":"2024-05-02T00:00:01Z","eventID":"c","userIdentity":null,"responseElements":{"x":{"y":1}},"resources":[{"ARN":"arn:2"},{"ARN":"arn:3","accountId":"9"}]}"#,
         ];
-        let mut reused = EventBatchBuilder::new(schema::cloudtrail());
+        let mut reused = EventBatchBuilder::new(schema::Kind::Cloudtrail);
         for e in events.iter().rev() {
             assert_eq!(reused.push(e.as_bytes()), Outcome::Stored);
         }
@@ -708,9 +758,8 @@ mod tests {
         let second = reused.finish().expect("second batch");
         let (_, fresh) = build(&events);
         assert_eq!(second, fresh);
-        let days = second
-            .column_by_name(schema::cloudtrail().partition_column())
-            .map(|c| c.as_primitive::<Date32Type>().values().to_vec());
+        let days =
+            second.column_by_name(schema::PARTITION_COLUMN).map(|c| c.as_primitive::<Date32Type>().values().to_vec());
         assert_eq!(days, Some(vec![19844, 19845, 19845]));
         let third = reused.finish().expect("an empty batch");
         assert_eq!(third.num_rows(), 0);
@@ -741,7 +790,7 @@ mod tests {
             r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:05Z"}"#,
         ];
         let s = |v: &str| Some(v.to_string());
-        let mut b = EventBatchBuilder::new(schema::cloudtrail());
+        let mut b = EventBatchBuilder::new(schema::Kind::Cloudtrail);
         for round in 0..2 {
             for e in &events {
                 assert_eq!(b.push(e.as_bytes()), Outcome::Stored);
@@ -779,7 +828,7 @@ mod tests {
         assert_eq!(out[0], Outcome::Stored);
         assert!(matches!(out[1], Outcome::Rejected(Rejection::NoEventTime(_))));
         assert_eq!(out[2], Outcome::Rejected(Rejection::NotCloudTrail));
-        assert_eq!(out[3], Outcome::Insight);
+        assert_eq!(out[3], Outcome::OtherKind(schema::Kind::Insights));
         assert_eq!(out[4], Outcome::Rejected(Rejection::NotAnObject));
         assert!(matches!(out[5], Outcome::Rejected(Rejection::InvalidJson(_))));
         assert_eq!(batch.num_rows(), 1);

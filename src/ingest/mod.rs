@@ -11,6 +11,7 @@
 pub mod decode;
 pub mod digests;
 mod gunzip;
+pub mod kinds;
 pub mod progress;
 pub mod quarantine;
 pub mod sources;
@@ -28,6 +29,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::human::human_bytes;
+use crate::schema::Kind;
 use crate::store::{table, EdsRecord, EdsStatus, Store, StoreError};
 pub use writer::{WriterConfig, DEFAULT_COMMIT_MB};
 
@@ -57,6 +59,8 @@ pub enum IngestError {
 pub struct IngestReport {
     pub eds_id: String,
     pub eds_name: String,
+    /// The store's kind.
+    pub kind: crate::schema::Kind,
     /// Sources read in this run.
     pub files: u64,
     pub events_added: u64,
@@ -71,7 +75,13 @@ pub struct IngestReport {
     pub filtered: u64,
     /// Events not stored because their `eventTime` is already past the store's retention.
     pub expired: u64,
+    /// CloudTrail Insights records met by a store of another kind.
     pub insights_skipped: u64,
+    /// Other records not of the store's kind (CloudTrail events met by an Insights store).
+    pub other_kinds_skipped: u64,
+    /// Sources not read because their delivery folder holds another kind (`CloudTrail/` files
+    /// for an Insights store).
+    pub sources_other_kind: u64,
     pub digests_skipped: u64,
     /// `--validate`: sources whose hash matched a valid digest.
     pub files_validated: u64,
@@ -140,6 +150,12 @@ impl IngestReport {
                 self.files_validated, self.files_not_covered, self.files_invalid, self.digests_invalid
             ));
         }
+        if self.other_kinds_skipped > 0 {
+            s.push_str(&format!(
+                "\n{} events of another kind skipped (this store holds {} events only)",
+                self.other_kinds_skipped, self.kind
+            ));
+        }
         if self.ignored_files > 0 {
             s.push_str(&format!("\n{} files in folders ignored (not trail-file names)", self.ignored_files));
         }
@@ -202,11 +218,58 @@ pub async fn ingest(
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         n => n,
     };
-    let decoded = decode_and_commit(&mut writer, jobs, threads, counters, plan.validation).await;
+    let decoded = decode_and_commit(&mut writer, rec.kind, jobs, threads, counters, plan.validation).await;
     feeder.abort();
     decoded?;
     progress.finish();
     Ok(final_report(writer.report, plan.before, started))
+}
+
+/// Stores `records` (event JSON texts) in the EDS named `eds` as one source named `key`,
+/// exactly once like any source: a key already in the ledger adds nothing, and events already
+/// stored (same `eventID`) are skipped. For events made rather than read (detected Insights).
+pub async fn ingest_records(
+    store: &Store,
+    eds: &str,
+    key: &str,
+    records: &[String],
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let rec = ingestible(store, Some(eds)).await?;
+    let _lock = store
+        .lock(&format!("ingest-{}", rec.id), || {
+            tracing::warn!("another ingest into this event data store is running; waiting for it to finish")
+        })
+        .await?;
+    let tbl = table::open(store, &rec).await?;
+    let before =
+        IngestReport { eds_id: rec.id.to_string(), eds_name: rec.name.clone(), kind: rec.kind, ..Default::default() };
+    if table::ingested_sources(&tbl).await?.contains(key) {
+        let report = IngestReport { sources_already_ingested: 1, ..before.clone() };
+        return Ok(final_report(report, before, started));
+    }
+    let run_id = format!("{}-records", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
+    let selectors = rec.selectors().map_err(|e| IngestError::Store(StoreError::Invalid(e.to_string())))?;
+    let mut writer =
+        writer::Writer::new(store, &rec, tbl, WriterConfig::default(), run_id, selectors).with_signer(rec.signer()?);
+    let mut builder = decode::EventBatchBuilder::new(rec.kind);
+    let mut report = worker::SourceReport { key: key.to_string(), display: key.to_string(), ..Default::default() };
+    for (i, text) in records.iter().enumerate() {
+        match builder.push(text.as_bytes()) {
+            decode::Outcome::Stored => report.events += 1,
+            decode::Outcome::OtherKind(_) => report.other_kinds += 1,
+            // Our own records: a rejection is a defect, not bad input.
+            decode::Outcome::Rejected(why) => {
+                return Err(IngestError::Internal(format!("record {i} of {key} was rejected: {why}")))
+            }
+        }
+    }
+    if builder.rows() > 0 {
+        writer.handle(worker::ToWriter::Batch(builder.finish()?)).await?;
+    }
+    writer.handle(worker::ToWriter::SourceDone(report)).await?;
+    writer.flush().await?;
+    Ok(final_report(writer.report, before, started))
 }
 
 /// The store to ingest into, if it accepts events.
@@ -250,6 +313,7 @@ async fn plan(
     let mut before = IngestReport {
         eds_id: rec.id.to_string(),
         eds_name: rec.name.clone(),
+        kind: rec.kind,
         ignored_files: listing.ignored.len() as u64,
         digests_invalid,
         ..Default::default()
@@ -260,6 +324,9 @@ async fn plan(
             before.sources_already_ingested += 1;
         } else if o.digest_by_path {
             before.digests_skipped += 1;
+        } else if sources::kind_by_path(&o.key).is_some_and(|k| k != rec.kind && rec.kind != Kind::Cloudtrail) {
+            // A store of another kind reads only its own delivery folders of an `AWSLogs/` tree.
+            before.sources_other_kind += 1;
         } else {
             before.input_bytes += o.size;
             todo.push(o);
@@ -315,6 +382,7 @@ fn feed(todo: Vec<sources::SourceObject>) -> (tokio::task::JoinHandle<()>, Jobs)
 /// (alternating A/B runs on the bench trail: ~10% faster, 80 MB less peak RSS).
 async fn decode_and_commit(
     writer: &mut writer::Writer<'_>,
+    kind: crate::schema::Kind,
     jobs: Jobs,
     threads: usize,
     counters: Arc<progress::Counters>,
@@ -331,7 +399,7 @@ async fn decode_and_commit(
         for i in 0..threads {
             let w = match idle.pop() {
                 Some(w) => w.reconnect(out_tx.clone()),
-                None => worker::Worker::new(out_tx.clone(), Arc::clone(&counters), validation.clone()),
+                None => worker::Worker::new(kind, out_tx.clone(), Arc::clone(&counters), validation.clone()),
             };
             handles.push(spawn_decoder(i, w, Arc::clone(&jobs), Arc::clone(&commit_due), Arc::clone(&sources_left))?);
         }
@@ -370,6 +438,8 @@ async fn decode_and_commit(
 fn final_report(mut report: IngestReport, before: IngestReport, started: Instant) -> IngestReport {
     report.eds_id = before.eds_id;
     report.eds_name = before.eds_name;
+    report.kind = before.kind;
+    report.sources_other_kind = before.sources_other_kind;
     report.sources_already_ingested = before.sources_already_ingested;
     report.digests_skipped += before.digests_skipped;
     report.digests_invalid = before.digests_invalid;

@@ -49,6 +49,19 @@ fn looks_like_trail_file(name: &str) -> bool {
             .any(|ext| n.ends_with(ext))
 }
 
+/// The kind of records a file holds by where AWS delivers it in an `AWSLogs/` tree
+/// (`CloudTrail/`, `CloudTrail-Insight/`, `Config/`); `None` outside that layout.
+pub fn kind_by_path(p: &str) -> Option<crate::schema::Kind> {
+    use crate::schema::Kind;
+    if !p.contains("AWSLogs/") {
+        return None;
+    }
+    [("/CloudTrail/", Kind::Cloudtrail), ("/CloudTrail-Insight/", Kind::Insights), ("/Config/", Kind::Config)]
+        .into_iter()
+        .find(|(folder, _)| p.contains(folder))
+        .map(|(_, k)| k)
+}
+
 fn is_digest_path(p: &str) -> bool {
     p.contains("/CloudTrail-Digest/") || p.contains("_CloudTrail-Digest_")
 }
@@ -302,6 +315,16 @@ mod tests {
         assert!(!looks_like_trail_file("SOURCES.md"));
         assert!(!looks_like_trail_file(".hidden.json"));
         assert!(is_digest_path("s3://b/AWSLogs/1/CloudTrail-Digest/us-east-1/2025/01/01/x.json.gz"));
+        use crate::schema::Kind;
+        assert_eq!(
+            kind_by_path("/t/AWSLogs/1/CloudTrail-Insight/us-east-1/2025/01/01/x.json.gz"),
+            Some(Kind::Insights)
+        );
+        assert_eq!(
+            kind_by_path("s3://b/AWSLogs/o-1/1/CloudTrail/us-east-1/2025/01/01/x.json.gz"),
+            Some(Kind::Cloudtrail)
+        );
+        assert_eq!(kind_by_path("/t/export/CloudTrail-Insight/x.json"), None);
     }
 
     #[cfg(unix)]

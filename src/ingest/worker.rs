@@ -38,6 +38,9 @@ pub struct SourceReport {
     pub display: String,
     pub events: u64,
     pub insights: u64,
+    /// Records of a kind other than the store's and not Insights (CloudTrail events met by an
+    /// Insights store).
+    pub other_kinds: u64,
     pub digests: u64,
     pub rejected: u64,
     /// The source could not be read to its end (corrupt gzip, broken JSON structure).
@@ -68,14 +71,13 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(tx: mpsc::Sender<ToWriter>, counters: Arc<Counters>, validation: Option<Validation>) -> Self {
-        Self {
-            builder: EventBatchBuilder::new(schema::cloudtrail()),
-            validation,
-            pending: Vec::new(),
-            tx: Some(tx),
-            counters,
-        }
+    pub fn new(
+        kind: schema::Kind,
+        tx: mpsc::Sender<ToWriter>,
+        counters: Arc<Counters>,
+        validation: Option<Validation>,
+    ) -> Self {
+        Self { builder: EventBatchBuilder::new(kind), validation, pending: Vec::new(), tx: Some(tx), counters }
     }
 
     /// The same worker (and its sized builders), sending to another writer channel.
@@ -271,8 +273,12 @@ impl Worker {
                 self.counters.events.fetch_add(1, Ordering::Relaxed);
                 None
             }
-            Outcome::Insight => {
+            Outcome::OtherKind(schema::Kind::Insights) => {
                 report.insights += 1;
+                None
+            }
+            Outcome::OtherKind(_) => {
+                report.other_kinds += 1;
                 None
             }
             Outcome::Rejected(why) => {

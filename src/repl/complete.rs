@@ -23,16 +23,33 @@ pub struct Vocabulary {
 }
 
 impl Vocabulary {
-    /// Column paths of the event schema; keywords from the SQL parser.
-    pub fn new(functions: impl IntoIterator<Item = String>, tables: impl IntoIterator<Item = String>) -> Self {
+    /// Column paths of the schemas of the stores open (each kind once); keywords from the SQL
+    /// parser.
+    pub fn new(
+        functions: impl IntoIterator<Item = String>,
+        tables: impl IntoIterator<Item = String>,
+        kinds: impl IntoIterator<Item = schema::Kind>,
+    ) -> Self {
         let mut columns = Vec::new();
         let mut map_columns = Vec::new();
-        for f in &schema::cloudtrail().spec.fields {
-            collect_paths(f, "", &mut columns);
-            if matches!(f.ty, FieldType::Map) {
-                map_columns.push(display_name(f));
+        let mut seen = Vec::new();
+        for kind in kinds {
+            if seen.contains(&kind) {
+                continue;
+            }
+            seen.push(kind);
+            for f in &kind.schema().spec.fields {
+                collect_paths(f, "", &mut columns);
+                if matches!(f.ty, FieldType::Map) {
+                    map_columns.push(display_name(f));
+                }
             }
         }
+        // Kinds share names (eventTime, awsRegion): each once, first spelling first.
+        let mut unique = std::collections::HashSet::new();
+        columns.retain(|c| unique.insert(c.clone()));
+        let mut unique = std::collections::HashSet::new();
+        map_columns.retain(|c| unique.insert(c.clone()));
         let keywords = datafusion::sql::sqlparser::keywords::ALL_KEYWORDS
             .iter()
             .filter(|k| k.chars().all(|c| c.is_ascii_alphabetic() || c == '_'))
@@ -183,6 +200,7 @@ mod tests {
         Vocabulary::new(
             ["element_at".to_string(), "count".to_string(), "date_trunc".to_string()],
             ["5e2676f8-1f3c-4a8a-9b3e-6f0d2c1a7b90".to_string(), "default".to_string()],
+            [schema::Kind::Cloudtrail],
         )
     }
 

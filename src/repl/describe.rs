@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::human::human_bytes;
 use crate::output::Listing;
-use crate::schema::{self, FieldSpec, FieldType};
+use crate::schema::{FieldSpec, FieldType};
 use crate::store::table::TableFigures;
 use crate::store::EdsRecord;
 
@@ -43,12 +43,12 @@ fn lake_time(iso: &str) -> String {
 
 /// The `\d NAME` tree: every column path as queries spell it, with Lake's type names.
 pub fn schema_tree(rec: &EdsRecord, fig: &TableFigures) -> String {
-    let mut out = format!("{} ({}), {} events", rec.name, rec.id, fig.event_count);
+    let mut out = format!("{} ({}, {}), {} events", rec.name, rec.id, rec.kind, fig.event_count);
     if let (Some(a), Some(b)) = (&fig.first_event, &fig.last_event) {
         let _ = write!(out, ", {} .. {}", lake_time(a), lake_time(b));
     }
     out.push('\n');
-    let fields = &schema::cloudtrail().spec.fields;
+    let fields = &rec.schema().spec.fields;
     let mut lines = Vec::new();
     for (i, f) in fields.iter().enumerate() {
         tree_lines(f, "", i + 1 == fields.len(), true, &mut lines);
@@ -89,6 +89,8 @@ fn type_name(t: &FieldType) -> String {
         FieldType::String => "string".into(),
         FieldType::Timestamp => "timestamp".into(),
         FieldType::Boolean => "boolean".into(),
+        FieldType::Double => "double".into(),
+        FieldType::Integer => "integer".into(),
         FieldType::Map => "map<string,string>".into(),
         FieldType::Struct { .. } => "struct".into(),
         FieldType::List { item } => format!("array<{}>", type_name(&item.ty)),

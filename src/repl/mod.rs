@@ -183,7 +183,7 @@ impl Session<'_> {
         let default_table =
             self.default_eds.as_ref().or(self.engine.event_data_stores().first()).map(|r| r.id.to_string());
         LakeHelper {
-            vocab: Vocabulary::new(functions, tables),
+            vocab: Vocabulary::new(functions, tables, self.engine.event_data_stores().iter().map(|r| r.kind)),
             keys: MapKeySampler::new(self.engine.context().clone(), default_table, tokio::runtime::Handle::current()),
         }
     }

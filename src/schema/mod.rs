@@ -1,6 +1,6 @@
-//! The CloudTrail event schema, loaded from `schemas/cloudtrail.json` (the schema is data, not
-//! code), and everything derived from it: the Arrow schema of an event data store and the
-//! lookup tables the decoder uses to map trail JSON keys onto columns.
+//! The event schemas, one per kind of event data store, loaded from `schemas/*.json` (the
+//! schema is data, not code), and everything derived from them: the Arrow schema of an event
+//! data store and the lookup tables the decoder uses to map JSON keys onto columns.
 
 pub mod event_text;
 
@@ -10,15 +10,150 @@ use std::sync::{Arc, OnceLock};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
 
-/// The schema file, compiled in so the binary is self-contained.
+/// The schema files, compiled in so the binary is self-contained.
 const CLOUDTRAIL_SCHEMA_JSON: &str = include_str!("../../schemas/cloudtrail.json");
+const INSIGHTS_SCHEMA_JSON: &str = include_str!("../../schemas/insights.json");
+const CONFIG_SCHEMA_JSON: &str = include_str!("../../schemas/config.json");
+const ACTIVITY_SCHEMA_JSON: &str = include_str!("../../schemas/activityauditlog.json");
+const EVIDENCE_SCHEMA_JSON: &str = include_str!("../../schemas/evidence.json");
+
+/// The day partition every event data store is split by (the day of `eventtime`).
+pub const PARTITION_COLUMN: &str = "calendarday";
+
+/// Columns whose min/max statistics are kept per file for data skipping, where a kind has them.
+const STATS_COLUMNS: &[&str] = &[
+    "eventtime",
+    "eventid",
+    "eventname",
+    "eventsource",
+    "awsregion",
+    "recipientaccountid",
+    "errorcode",
+    "sourceipaddress",
+    "eventcategory",
+    "useridentity.accesskeyid",
+    "useridentity.arn",
+    "insighteventsource",
+    "insighteventname",
+    "eventdata.resourcetype",
+    "eventdata.resourceid",
+    "eventdata.eventsource",
+    "eventdata.eventname",
+];
+
+/// The kinds of event data store (Lake's event categories), each with its own schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// CloudTrail management, data and network activity events.
+    #[default]
+    Cloudtrail,
+    /// CloudTrail Insights events (Lake's category `Insight`).
+    Insights,
+    /// AWS Config configuration items (`ConfigurationItem`).
+    Config,
+    /// Events from outside AWS (`ActivityAuditLog`, sent with `PutAuditEvents`).
+    #[serde(alias = "activityauditlog")]
+    Audit,
+    /// AWS Audit Manager evidence (`Evidence`).
+    Evidence,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::Cloudtrail, Kind::Insights, Kind::Config, Kind::Audit, Kind::Evidence];
+
+    /// The schema of stores of this kind.
+    pub fn schema(self) -> &'static EventSchema {
+        static SCHEMAS: OnceLock<Vec<EventSchema>> = OnceLock::new();
+        let all = SCHEMAS.get_or_init(|| {
+            Kind::ALL
+                .iter()
+                .map(|k| {
+                    // The files are compiled in and covered by tests; failing here is a build defect.
+                    EventSchema::parse(k.schema_json())
+                        .unwrap_or_else(|e| panic!("built-in schema of {} is invalid: {e}", k.name()))
+                })
+                .collect()
+        });
+        &all[self as usize]
+    }
+
+    fn schema_json(self) -> &'static str {
+        match self {
+            Kind::Cloudtrail => CLOUDTRAIL_SCHEMA_JSON,
+            Kind::Insights => INSIGHTS_SCHEMA_JSON,
+            Kind::Config => CONFIG_SCHEMA_JSON,
+            Kind::Audit => ACTIVITY_SCHEMA_JSON,
+            Kind::Evidence => EVIDENCE_SCHEMA_JSON,
+        }
+    }
+
+    /// The name `eds create --kind` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Cloudtrail => "cloudtrail",
+            Kind::Insights => "insights",
+            Kind::Config => "config",
+            Kind::Audit => "audit",
+            Kind::Evidence => "evidence",
+        }
+    }
+
+    /// Lake's `eventCategory` of the events (CloudTrail stores hold several).
+    pub fn event_category(self) -> &'static str {
+        match self {
+            Kind::Cloudtrail => "Management",
+            Kind::Insights => "Insight",
+            Kind::Config => "ConfigurationItem",
+            Kind::Audit => "ActivityAuditLog",
+            Kind::Evidence => "Evidence",
+        }
+    }
+
+    /// Lake's `eventType` of the events (CloudTrail events have several).
+    pub fn event_type(self) -> Option<&'static str> {
+        match self {
+            Kind::Cloudtrail => None,
+            Kind::Insights => Some("AwsCloudTrailInsight"),
+            Kind::Config => Some("AwsConfigurationItem"),
+            Kind::Audit => Some("ActivityLog"),
+            Kind::Evidence => Some("AwsAuditManagerEvidence"),
+        }
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+
+    /// Our names, and Lake's event categories (`Insight`, `ConfigurationItem`, …), any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let folded = s.to_ascii_lowercase();
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == folded || k.event_category().eq_ignore_ascii_case(s))
+            .or(match folded.as_str() {
+                "insight" => Some(Kind::Insights),
+                "configurationitem" | "configurationitems" => Some(Kind::Config),
+                "activityauditlog" | "activitylog" => Some(Kind::Audit),
+                "management" | "data" | "networkactivity" => Some(Kind::Cloudtrail),
+                _ => None,
+            })
+            .ok_or_else(|| format!("unknown kind `{s}`: expected cloudtrail, insights, config, audit or evidence"))
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Timezone of every timestamp column: CloudTrail times are UTC.
 pub const UTC: &str = "UTC";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
-    #[error("schemas/cloudtrail.json is not a valid schema description: {0}")]
+    #[error("not a valid schema description: {0}")]
     Parse(#[from] serde_json::Error),
     #[error("schema field `{0}`: {1}")]
     Invalid(String, String),
@@ -55,6 +190,10 @@ pub enum FieldType {
     String,
     Timestamp,
     Boolean,
+    /// 64-bit float (Insights statistics).
+    Double,
+    /// 32-bit integer (Insights durations in minutes).
+    Integer,
     /// `map<string,string>` of an object's top-level keys.
     Map,
     Struct {
@@ -125,6 +264,12 @@ impl EventSchema {
     pub fn parse(json: &str) -> Result<Self, SchemaError> {
         let spec: EventSchemaSpec = serde_json::from_str(json)?;
         validate(&spec.fields, false)?;
+        if spec.partition.name != PARTITION_COLUMN {
+            return Err(SchemaError::Invalid(
+                spec.partition.name.clone(),
+                format!("the partition must be `{PARTITION_COLUMN}`"),
+            ));
+        }
         let text_refs = text_refs(&spec.fields)?;
         let fields: Vec<Field> = spec.fields.iter().map(field_to_arrow).collect();
         let arrow = Arc::new(Schema::new(fields));
@@ -154,15 +299,39 @@ impl EventSchema {
     pub fn partition_column(&self) -> &str {
         &self.spec.partition.name
     }
+
+    /// Whether the schema has the column at `path` (`useridentity.arn`).
+    pub fn has_path(&self, path: &str) -> bool {
+        let mut fields = &self.spec.fields;
+        let mut parts = path.split('.').peekable();
+        while let Some(part) = parts.next() {
+            let Some(f) = fields.iter().find(|f| f.name == part) else { return false };
+            if parts.peek().is_none() {
+                return true;
+            }
+            match &f.ty {
+                FieldType::Struct { fields: inner } => fields = inner,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// The columns whose min/max statistics each file keeps, comma-separated (Delta's
+    /// `dataSkippingStatsColumns`).
+    pub fn stats_columns(&self) -> String {
+        STATS_COLUMNS.iter().filter(|c| self.has_path(c)).copied().collect::<Vec<_>>().join(",")
+    }
+
+    /// Whether the events keep their original text (`eventjson`; CloudTrail stores only).
+    pub fn keeps_event_text(&self) -> bool {
+        self.spec.fields.iter().any(|f| f.derived == Some(Derived::EventJson))
+    }
 }
 
 /// The CloudTrail event schema, parsed once.
 pub fn cloudtrail() -> &'static EventSchema {
-    static SCHEMA: OnceLock<EventSchema> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        // The file is compiled in and covered by tests; failing here is a build defect.
-        EventSchema::parse(CLOUDTRAIL_SCHEMA_JSON).unwrap_or_else(|e| panic!("built-in schema is invalid: {e}"))
-    })
+    Kind::Cloudtrail.schema()
 }
 
 /// Most fields one object level may have (the decoder keeps a level's values on the stack).
@@ -234,6 +403,8 @@ pub fn type_to_arrow(ty: &FieldType) -> DataType {
         FieldType::String => DataType::Utf8,
         FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
         FieldType::Boolean => DataType::Boolean,
+        FieldType::Double => DataType::Float64,
+        FieldType::Integer => DataType::Int32,
         FieldType::Map => map_type(),
         FieldType::Struct { fields } => {
             DataType::Struct(Fields::from(fields.iter().map(field_to_arrow).collect::<Vec<_>>()))
@@ -290,7 +461,7 @@ mod tests {
         assert!(named.contains(&("useragent", b'u')), "{named:?}");
         let with = |field: &str| {
             format!(
-                r#"{{"name":"x","partition":{{"name":"d","from":"t"}},"fields":[{{"name":"t","source":"t","type":"timestamp"}},{field}]}}"#
+                r#"{{"name":"x","partition":{{"name":"calendarday","from":"t"}},"fields":[{{"name":"t","source":"t","type":"timestamp"}},{field}]}}"#
             )
         };
         let ok = with(
@@ -309,7 +480,7 @@ mod tests {
 
     #[test]
     fn rejects_uppercase_names() {
-        let bad = r#"{"name":"x","partition":{"name":"d","from":"t"},"fields":[{"name":"eventTime","source":"eventTime","type":"timestamp"}]}"#;
+        let bad = r#"{"name":"x","partition":{"name":"calendarday","from":"t"},"fields":[{"name":"eventTime","source":"eventTime","type":"timestamp"}]}"#;
         assert!(matches!(EventSchema::parse(bad), Err(SchemaError::Invalid(..))));
     }
 }

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::schema::Kind;
+
 /// Account and Region used in the ARN-style identifiers of local event data stores.
 pub const LOCAL_REGION: &str = "local";
 pub const LOCAL_ACCOUNT: &str = "000000000000";
@@ -90,6 +92,39 @@ pub struct EdsRecord {
     pub signing_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_key_fingerprint: Option<String>,
+    /// What the store holds (stores made before kinds existed hold CloudTrail events).
+    #[serde(default)]
+    pub kind: Kind,
+    /// Insights detection: the Insights types computed over this store (AWS's
+    /// `InsightSelectors`, e.g. `[{"InsightType":"ApiCallRateInsight"}]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub insight_selectors: Vec<InsightSelector>,
+    /// The Insights store the Insights detected over this store go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insights_destination: Option<String>,
+}
+
+/// One of AWS's `InsightSelectors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsightSelector {
+    #[serde(rename = "InsightType")]
+    pub insight_type: InsightType,
+}
+
+/// The Insights CloudTrail computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum InsightType {
+    ApiCallRateInsight,
+    ApiErrorRateInsight,
+}
+
+impl InsightType {
+    pub fn name(self) -> &'static str {
+        match self {
+            InsightType::ApiCallRateInsight => "ApiCallRateInsight",
+            InsightType::ApiErrorRateInsight => "ApiErrorRateInsight",
+        }
+    }
 }
 
 impl EdsRecord {
@@ -109,7 +144,15 @@ impl EdsRecord {
             deleted_timestamp: None,
             signing_key: None,
             signing_key_fingerprint: None,
+            kind: Kind::Cloudtrail,
+            insight_selectors: Vec::new(),
+            insights_destination: None,
         }
+    }
+
+    /// The schema of the events this store holds.
+    pub fn schema(&self) -> &'static crate::schema::EventSchema {
+        self.kind.schema()
     }
 
     /// The key that signs this store's commits, if it is signed; an error names the key file

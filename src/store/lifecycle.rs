@@ -5,9 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::catalog::{self, Catalog, EdsRecord, EdsStatus, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
+use super::catalog::{self, Catalog, EdsRecord, EdsStatus, InsightSelector, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
 use super::selectors;
 use super::{table, Store, StoreError, CATALOG_FORMAT_VERSION};
+use crate::schema::Kind;
 
 /// Settings given to `create` or changed by `update`; `None` leaves a setting as it is (or at
 /// its default, on create).
@@ -20,6 +21,12 @@ pub struct EdsSettings {
     pub termination_protection_enabled: Option<bool>,
     /// A private key file outside the store to sign commits with from now on.
     pub signing_key: Option<std::path::PathBuf>,
+    /// What the store holds; fixed when it is created (as Lake's event category).
+    pub kind: Option<Kind>,
+    /// Insights computed over this (CloudTrail) store; an empty list turns them off.
+    pub insight_selectors: Option<Vec<InsightSelector>>,
+    /// The Insights store they go to (by name, id or ARN).
+    pub insights_destination: Option<String>,
 }
 
 impl EdsSettings {
@@ -51,11 +58,65 @@ impl EdsSettings {
         if let Some(p) = self.termination_protection_enabled {
             rec.termination_protection_enabled = p;
         }
+        if let Some(kind) = self.kind {
+            if kind != rec.kind {
+                return Err(StoreError::Invalid(format!(
+                    "event data store {} holds {} events; a store's kind is fixed when it is created \
+                     (`traillake eds create NAME --kind {kind}` makes a new one)",
+                    rec.name, rec.kind
+                )));
+            }
+        }
+        self.apply_insights(rec, cat)?;
         if let Some(path) = &self.signing_key {
             let key = crate::keys::SigningKey::load(path).map_err(|e| StoreError::Invalid(e.to_string()))?;
             let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
             rec.signing_key = Some(absolute.display().to_string());
             rec.signing_key_fingerprint = Some(key.fingerprint().to_string());
+        }
+        Ok(())
+    }
+}
+
+impl EdsSettings {
+    /// `--insight-selectors` and `--insights-destination`: as in Lake, Insights are computed over
+    /// a CloudTrail store and go to a store of kind insights; both are needed to turn them on.
+    fn apply_insights(&self, rec: &mut EdsRecord, cat: &Catalog) -> Result<(), StoreError> {
+        if self.insight_selectors.is_none() && self.insights_destination.is_none() {
+            return Ok(());
+        }
+        if rec.kind != Kind::Cloudtrail {
+            return Err(StoreError::Invalid(format!(
+                "Insights are computed over a CloudTrail event data store; {} holds {} events",
+                rec.name, rec.kind
+            )));
+        }
+        if let Some(dest) = &self.insights_destination {
+            let target = cat.find(dest).ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "Insights destination {dest} is not an event data store \
+                     (`traillake eds create NAME --kind insights` makes one)"
+                ))
+            })?;
+            if target.kind != Kind::Insights {
+                return Err(StoreError::Invalid(format!(
+                    "Insights destination {} holds {} events; it must be an event data store of kind insights",
+                    target.name, target.kind
+                )));
+            }
+            rec.insights_destination = Some(target.id.to_string());
+        }
+        if let Some(selectors) = &self.insight_selectors {
+            let mut selectors = selectors.clone();
+            selectors.sort_by_key(|s| s.insight_type);
+            selectors.dedup();
+            rec.insight_selectors = selectors;
+        }
+        if !rec.insight_selectors.is_empty() && rec.insights_destination.is_none() {
+            return Err(StoreError::Invalid(format!(
+                "Insights over {} need a destination: add `--insights-destination INSIGHTS_EDS`",
+                rec.name
+            )));
         }
         Ok(())
     }
@@ -84,6 +145,7 @@ impl Store {
             return Err(StoreError::NameTaken(name.to_string()));
         }
         let mut rec = EdsRecord::new(name, Utc::now());
+        rec.kind = settings.kind.unwrap_or_default();
         settings.apply(&mut rec, &cat)?;
         // The table first: a catalog entry never points at a missing table.
         table::create(self, &rec).await?;

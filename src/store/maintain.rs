@@ -125,7 +125,7 @@ async fn maintain_one(
 
     // Whole days before the cutoff day go by partition (a metadata-only commit); the boundary
     // day's older rows are deleted row by row.
-    let part = schema::cloudtrail().partition_column().to_string();
+    let part = schema::PARTITION_COLUMN.to_string();
     let cutoff_day = (cutoff.date_naive() - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days();
     if has_files_before(&t, &cutoff)? {
         let (t2, _) =
@@ -148,7 +148,7 @@ async fn maintain_one(
             .with_filters(&filters)
             .with_type(OptimizeType::ZOrder(vec!["eventtime".to_string()]))
             .with_target_size(target)
-            .with_writer_properties(super::parquet::writer_properties(&Default::default()))
+            .with_writer_properties(super::parquet::writer_properties(&Default::default(), rec.schema()))
             .await?;
         t = t2;
         if metrics.num_files_removed > 0 {
@@ -179,7 +179,7 @@ fn has_files_before(t: &deltalake::DeltaTable, cutoff: &DateTime<Utc>) -> Result
 
 fn days_with_several_files(t: &deltalake::DeltaTable) -> Result<Vec<String>, StoreError> {
     let snap = t.snapshot()?;
-    let part = schema::cloudtrail().partition_column();
+    let part = schema::PARTITION_COLUMN;
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     for file in snap.log_data().iter() {
         if let Some(Some(day)) = file.partition_values_map().get(part).cloned() {

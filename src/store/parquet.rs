@@ -8,7 +8,7 @@ use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use datafusion::parquet::schema::types::ColumnPath;
 
-use crate::schema::{self, CHECKSUM_COLUMN};
+use crate::schema::{EventSchema, CHECKSUM_COLUMN};
 
 /// Rows per row group at most (the encoder holds a row group's pages, compressed, until it is
 /// complete).
@@ -31,9 +31,8 @@ impl Default for ParquetSettings {
 
 /// Parquet settings: zstd, dictionaries only where values repeat, page statistics on
 /// `eventtime` (files are sorted by it), sorted-by metadata.
-pub fn writer_properties(config: &ParquetSettings) -> WriterProperties {
+pub fn writer_properties(config: &ParquetSettings, s: &EventSchema) -> WriterProperties {
     let level = ZstdLevel::try_new(config.zstd_level).unwrap_or_default();
-    let s = schema::cloudtrail();
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         // Version 2 data pages: values are compressed straight into the page, where version 1
@@ -47,7 +46,7 @@ pub fn writer_properties(config: &ParquetSettings) -> WriterProperties {
         // for every 1 KB event text or map value costs a string comparison per value.
         .set_statistics_enabled(EnabledStatistics::None)
         .set_column_statistics_enabled(ColumnPath::from("eventtime"), EnabledStatistics::Page);
-    for col in super::table::STATS_COLUMNS.split(',').filter(|c| *c != "eventtime") {
+    for col in s.stats_columns().split(',').filter(|c| *c != "eventtime") {
         let path = ColumnPath::new(col.split('.').map(str::to_string).collect());
         b = b.set_column_statistics_enabled(path, EnabledStatistics::Chunk);
     }
@@ -96,7 +95,7 @@ mod tests {
 
     #[test]
     fn text_ids_maps_and_lists_are_compressed_dictionary_columns_are_not() {
-        let props = writer_properties(&ParquetSettings::default());
+        let props = writer_properties(&ParquetSettings::default(), crate::schema::cloudtrail());
         let path = |p: &str| ColumnPath::new(p.split('.').map(str::to_string).collect());
         let zstd = Compression::ZSTD(ZstdLevel::default());
         for col in ["eventjson", "eventid", "requestid", "errormessage", "eventtime", CHECKSUM_COLUMN] {

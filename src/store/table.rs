@@ -22,13 +22,10 @@ use crate::schema;
 /// Key of our entry in a commit's `commitInfo`.
 pub const COMMIT_INFO_KEY: &str = "traillake";
 
-/// Columns whose min/max statistics are kept per file for data skipping.
-pub const STATS_COLUMNS: &str = "eventtime,eventid,eventname,eventsource,awsregion,recipientaccountid,\
-errorcode,sourceipaddress,eventcategory,useridentity.accesskeyid,useridentity.arn";
-
 pub async fn create(store: &Store, rec: &EdsRecord) -> Result<DeltaTable, StoreError> {
     let url = store.url_of(&format!("{}/", rec.table_path))?;
-    let arrow = schema::cloudtrail().stored.clone();
+    let schema = rec.schema();
+    let arrow = schema.stored.clone();
     let kernel: StructType = arrow.as_ref().try_into_kernel().map_err(|e| StoreError::Invalid(e.to_string()))?;
     let table = DeltaTableBuilder::from_url(url)?.with_storage_options(store.storage_options().clone()).build()?;
     let table = table
@@ -36,8 +33,8 @@ pub async fn create(store: &Store, rec: &EdsRecord) -> Result<DeltaTable, StoreE
         .with_table_name(rec.id.to_string())
         .with_comment(format!("traillake event data store {}", rec.name))
         .with_columns(kernel.fields().cloned())
-        .with_partition_columns([schema::cloudtrail().partition_column().to_string()])
-        .with_configuration_property(deltalake::TableProperty::DataSkippingStatsColumns, Some(STATS_COLUMNS))
+        .with_partition_columns([schema::PARTITION_COLUMN.to_string()])
+        .with_configuration_property(deltalake::TableProperty::DataSkippingStatsColumns, Some(schema.stats_columns()))
         .with_configuration_property(deltalake::TableProperty::LogRetentionDuration, Some("interval 36500 days"))
         .with_configuration_property(deltalake::TableProperty::EnableExpiredLogCleanup, Some("false"))
         .await?;
@@ -82,7 +79,7 @@ pub struct TableFigures {
 pub fn figures(table: &DeltaTable) -> Result<TableFigures, StoreError> {
     let snap = table.snapshot()?;
     let mut f = TableFigures { version: snap.version() as i64, ..Default::default() };
-    let part = schema::cloudtrail().partition_column();
+    let part = schema::PARTITION_COLUMN;
     for file in snap.log_data().iter() {
         f.file_count += 1;
         f.size_bytes += file.size().max(0) as u64;

@@ -111,7 +111,7 @@ pub(super) fn day_string(day: i32) -> String {
 /// The event day of each row of a decoded batch.
 pub(super) fn day_values(batch: &RecordBatch) -> Result<Vec<i32>, IngestError> {
     batch
-        .column_by_name(schema::cloudtrail().partition_column())
+        .column_by_name(schema::PARTITION_COLUMN)
         .and_then(|c| c.as_primitive_opt::<Date32Type>())
         .map(|d| d.values().to_vec())
         .ok_or_else(|| IngestError::Internal("batch without a day column".into()))
@@ -151,7 +151,7 @@ mod tests {
     }
 
     fn days_batch(days: Vec<i32>) -> RecordBatch {
-        let field = Field::new(schema::cloudtrail().partition_column(), DataType::Date32, false);
+        let field = Field::new(schema::PARTITION_COLUMN, DataType::Date32, false);
         RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![Arc::new(Date32Array::from(days))])
             .expect("batch")
     }

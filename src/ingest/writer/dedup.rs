@@ -63,7 +63,7 @@ impl Seen {
 async fn stored_keys(table: &DeltaTable, day: i32) -> Result<FxHashSet<u128>, IngestError> {
     let mut keys = FxHashSet::default();
     let Ok(snap) = table.snapshot() else { return Ok(keys) };
-    let part = schema::cloudtrail().partition_column();
+    let part = schema::PARTITION_COLUMN;
     let day_str = day_string(day);
     let files: Vec<String> = snap
         .log_data()

@@ -40,7 +40,7 @@ pub(super) async fn encode_day(
     legacy_checksum: bool,
 ) -> Result<Encoded, IngestError> {
     let mut partition = IndexMap::new();
-    partition.insert(schema::cloudtrail().partition_column().to_string(), delta_kernel::expressions::Scalar::Date(day));
+    partition.insert(schema::PARTITION_COLUMN.to_string(), delta_kernel::expressions::Scalar::Date(day));
     let DayRows { batches, rows, .. } = day_rows;
     let order = time_order(&batches, rows)?;
     let refs: Vec<&RecordBatch> = batches.iter().collect();

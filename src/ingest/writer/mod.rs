@@ -129,7 +129,7 @@ impl<'a> Writer<'a> {
         run_id: String,
         selectors: Option<Vec<AdvancedEventSelector>>,
     ) -> Self {
-        let props = parquet::writer_properties(&config.parquet());
+        let props = parquet::writer_properties(&config.parquet(), rec.schema());
         let legacy_checksum = crate::store::table::stores_checksum(&table);
         let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(rec.retention_period));
         Self {
@@ -193,6 +193,7 @@ impl<'a> Writer<'a> {
             ToWriter::SourceDone(r) => {
                 self.report.files += 1;
                 self.report.insights_skipped += r.insights;
+                self.report.other_kinds_skipped += r.other_kinds;
                 self.report.digests_skipped += r.digests;
                 if r.failed {
                     self.report.files_failed += 1;
@@ -347,7 +348,7 @@ impl<'a> Writer<'a> {
             .with_max_retries(0);
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
-            partition_by: Some(vec![schema::cloudtrail().partition_column().to_string()]),
+            partition_by: Some(vec![schema::PARTITION_COLUMN.to_string()]),
             predicate: None,
         };
         CommitBuilder::from(props)
