@@ -6,6 +6,7 @@ use std::io;
 
 use crate::engine::EngineError;
 use crate::ingest::IngestError;
+use crate::insights::InsightsError;
 use crate::keys::KeyError;
 use crate::store::StoreError;
 
@@ -21,6 +22,8 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Insights(#[from] InsightsError),
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
     #[error("internal error: {0}")]
@@ -37,6 +40,9 @@ impl Error {
             Error::Ingest(IngestError::Source { .. } | IngestError::NotIngestible { .. }) => 1,
             Error::Ingest(IngestError::Store(StoreError::NotFound(_))) => 1,
             Error::Key(KeyError::Read { .. } | KeyError::Format { .. } | KeyError::Write { .. }) => 1,
+            Error::Insights(InsightsError::Usage(_)) => 1,
+            Error::Insights(InsightsError::Store(StoreError::NotFound(_) | StoreError::Invalid(_))) => 1,
+            Error::Insights(InsightsError::Engine(e)) if e.is_user_error() => 1,
             _ => 2,
         }
     }

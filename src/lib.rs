@@ -10,6 +10,7 @@ pub mod error;
 pub mod flight;
 pub mod human;
 pub mod ingest;
+pub mod insights;
 pub mod investigate;
 pub mod keys;
 pub mod output;

@@ -2,6 +2,7 @@
 //! Results go to stdout, messages and errors to stderr.
 
 pub mod eds;
+pub mod insights;
 pub mod integrity;
 pub mod investigate;
 pub mod serve;
@@ -70,6 +71,10 @@ Re-running over the same sources adds nothing; events already stored (same event
     /// Verify results saved with --save-results against result_sign.json (as `aws cloudtrail
     /// verify-query-results --local-export-path`).
     VerifyQueryResults(integrity::VerifyQueryResultsArgs),
+    /// CloudTrail Insights: unusual API call and error rates, computed over a CloudTrail store
+    /// into an Insights store.
+    #[command(subcommand)]
+    Insights(insights::InsightsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +167,10 @@ pub struct IngestArgs {
     /// With --validate: public keys to check the digests' signatures with (see validate-logs).
     #[arg(long = "public-key", value_name = "FILE|DIR", requires = "validate")]
     pub public_keys: Vec<PathBuf>,
+    /// Also store the trail's Insights records (`CloudTrail-Insight/`) in this Insights store
+    /// (`eds create NAME --kind insights`), in the same run.
+    #[arg(long, value_name = "NAME")]
+    pub insights_eds: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -245,17 +254,53 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
                 allow_invalid: a.allow_invalid,
                 public_keys: crate::keys::PublicKeys::load(&a.public_keys)?,
             };
-            let report = ingest::ingest(&store, a.eds.as_deref(), &a.sources, opts).await?;
-            if report.quarantined_records > 20 {
-                eprintln!("… {} more quarantined records (see the quarantine file)", report.quarantined_records - 20);
+            let mut reports = vec![ingest::ingest(&store, a.eds.as_deref(), &a.sources, opts.clone()).await?];
+            if let Some(insights_eds) = &a.insights_eds {
+                let target = store.resolve(insights_eds).await?;
+                if target.kind != crate::schema::Kind::Insights {
+                    return Err(Error::Usage(format!(
+                        "--insights-eds {} holds {} events; it must be a store of kind insights \
+                         (`traillake eds create NAME --kind insights`)",
+                        target.name, target.kind
+                    )));
+                }
+                reports.push(ingest::ingest(&store, Some(insights_eds), &a.sources, opts).await?);
             }
+            for report in &reports {
+                if report.quarantined_records > 20 {
+                    eprintln!(
+                        "… {} more quarantined records (see the quarantine file)",
+                        report.quarantined_records - 20
+                    );
+                }
+                if a.format == InfoFormat::Table {
+                    eprintln!("{}", report.summary());
+                }
+            }
+            // Insights over the store just ingested into, when it is set up for them.
+            let rec = store.resolve(&reports[0].eds_id).await?;
+            let insights = match rec.insight_selectors.is_empty() {
+                true => None,
+                false => Some(crate::insights::run(&store, &rec.id.to_string(), None, &Default::default()).await?),
+            };
             match a.format {
                 InfoFormat::Json => {
-                    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?)
+                    let mut v = serde_json::json!(reports[0]);
+                    if let Some(extra) = reports.get(1) {
+                        v["insightsIngest"] = serde_json::json!(extra);
+                    }
+                    if let Some(i) = &insights {
+                        v["insights"] = serde_json::json!(i);
+                    }
+                    print_json(&v)?
                 }
-                InfoFormat::Table => eprintln!("{}", report.summary()),
+                InfoFormat::Table => {
+                    if let Some(i) = &insights {
+                        eprintln!("{}", i.summary());
+                    }
+                }
             }
-            Ok(report.exit_code())
+            Ok(reports.iter().map(ingest::IngestReport::exit_code).max().unwrap_or(0))
         }
         Command::Repl(a) => {
             let store = Store::open(&cli.store)?;
@@ -276,6 +321,10 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::ValidateLogs(a) => integrity::validate_logs(a, cli.verbose > 0).await,
         Command::Keys(cmd) => integrity::keys(cmd),
         Command::VerifyQueryResults(a) => integrity::verify_query_results(a),
+        Command::Insights(cmd) => {
+            let store = Store::open(&cli.store)?;
+            insights::run(&store, cmd).await
+        }
     }
 }
 

@@ -210,10 +210,17 @@ fn rewrite_expr(e: &mut Expr, state: &mut SessionState, lambdas: &mut usize) -> 
         return Ok(());
     }
     if let Expr::CompoundFieldAccess { root, access_chain } = e {
-        // `element_at(resources, 1).arn`: DataFusion only follows dots from a column.
-        if !is_column_path(root) {
+        // `element_at(resources, 1).arn`, `resources[1].arn`: DataFusion only follows dots from
+        // a column, and not past a subscript.
+        let dots = access_chain.iter().take_while(|a| matches!(a, AccessExpr::Dot(_))).count();
+        let dot_after_subscript = access_chain[dots..].iter().any(|a| matches!(a, AccessExpr::Dot(_)));
+        if !is_column_path(root) || dot_after_subscript {
+            let from = if is_column_path(root) { dots } else { 0 };
             let mut cur = root.to_string();
-            for access in access_chain.iter() {
+            for access in &access_chain[..from] {
+                cur.push_str(&access.to_string());
+            }
+            for access in access_chain[from..].iter() {
                 cur = match access {
                     AccessExpr::Dot(Expr::Identifier(i)) => {
                         let field =

@@ -102,6 +102,9 @@ pub struct EdsRecord {
     /// The Insights store the Insights detected over this store go to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insights_destination: Option<String>,
+    /// The last minute the latest Insights run judged (the next run starts a little before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insights_checked_until: Option<DateTime<Utc>>,
 }
 
 /// One of AWS's `InsightSelectors`.
@@ -147,6 +150,7 @@ impl EdsRecord {
             kind: Kind::Cloudtrail,
             insight_selectors: Vec::new(),
             insights_destination: None,
+            insights_checked_until: None,
         }
     }
 

@@ -166,6 +166,21 @@ impl Store {
         .await
     }
 
+    /// Notes how far an Insights run over `key` judged (not a settings change: the store's
+    /// update time stays).
+    pub async fn record_insights_checked(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        self.change_catalog(|cat| {
+            let rec = cat
+                .event_data_stores
+                .iter_mut()
+                .find(|e| e.is_named(key))
+                .ok_or_else(|| StoreError::NotFound(key.to_string()))?;
+            rec.insights_checked_until = Some(until);
+            Ok(())
+        })
+        .await
+    }
+
     /// ENABLED → STOPPED_INGESTION: still queryable, refuses ingest.
     pub async fn stop_ingestion(&self, key: &str) -> Result<EdsRecord, StoreError> {
         self.change_record(key, |rec, _| match rec.status {

@@ -10,6 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["allocator", "schema", "tape", "human", "s3", "keys"],
     &["store"],
     &["ingest", "engine"],
+    &["insights"],
     &["error"],
     &["output", "investigate"],
     &["demo", "repl", "flight"],

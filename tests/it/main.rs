@@ -6,6 +6,7 @@ mod common;
 mod crash;
 mod flight;
 mod formats;
+mod insights;
 mod integrity;
 mod investigations;
 mod lifecycle;
