@@ -22,8 +22,9 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// Boxed: it wraps engine and ingest errors, and `Error` travels in every `Result`.
     #[error(transparent)]
-    Insights(#[from] InsightsError),
+    Insights(Box<InsightsError>),
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
     #[error("internal error: {0}")]
@@ -40,11 +41,19 @@ impl Error {
             Error::Ingest(IngestError::Source { .. } | IngestError::NotIngestible { .. }) => 1,
             Error::Ingest(IngestError::Store(StoreError::NotFound(_))) => 1,
             Error::Key(KeyError::Read { .. } | KeyError::Format { .. } | KeyError::Write { .. }) => 1,
-            Error::Insights(InsightsError::Usage(_)) => 1,
-            Error::Insights(InsightsError::Store(StoreError::NotFound(_) | StoreError::Invalid(_))) => 1,
-            Error::Insights(InsightsError::Engine(e)) if e.is_user_error() => 1,
+            Error::Insights(e) => match e.as_ref() {
+                InsightsError::Usage(_) | InsightsError::Store(StoreError::NotFound(_) | StoreError::Invalid(_)) => 1,
+                InsightsError::Engine(e) if e.is_user_error() => 1,
+                _ => 2,
+            },
             _ => 2,
         }
+    }
+}
+
+impl From<InsightsError> for Error {
+    fn from(e: InsightsError) -> Self {
+        Error::Insights(Box::new(e))
     }
 }
 

@@ -23,6 +23,10 @@ pub enum InsightsCommand {
         since: Option<chrono::DateTime<chrono::Utc>>,
         #[command(flatten)]
         params: ParamArgs,
+        /// Find the Insights without storing them or moving the next run's start (to try
+        /// parameters); `--format json` prints the events.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long, value_enum, default_value_t)]
         format: InfoFormat,
     },
@@ -77,8 +81,8 @@ impl ParamArgs {
 
 pub async fn run(store: &Store, cmd: InsightsCommand) -> Result<i32, Error> {
     match cmd {
-        InsightsCommand::Run { source, since, params, format } => {
-            let report = insights::run(store, &source, since, &params.params()?).await?;
+        InsightsCommand::Run { source, since, params, dry_run, format } => {
+            let report = insights::run(store, &source, since, &params.params()?, dry_run).await?;
             match format {
                 InfoFormat::Json => print_json(&report)?,
                 InfoFormat::Table => eprintln!("{}", report.summary()),

@@ -86,11 +86,8 @@ pub async fn queries(store_spec: &str, a: QueriesArgs) -> Result<i32, Error> {
             let e = lib.get(&name).map_err(|e| Error::Usage(e.to_string()))?;
             let store = Store::open(store_spec)?;
             let values = saved::parse_assignments(&params).map_err(|e| Error::Usage(e.to_string()))?;
-            let eds = store.default_eds().await?;
-            let sql = e
-                .query
-                .render(&values, eds.as_ref().map(|r| r.id.to_string()).as_deref())
-                .map_err(|e| Error::Usage(e.to_string()))?;
+            let stores = saved::DefaultStores::of(&store).await?;
+            let sql = e.query.render(&values, &stores).map_err(|e| Error::Usage(e.to_string()))?;
             let engine = Engine::open(&store).await?;
             if save.save_results.is_some() {
                 return super::integrity::save_results(&engine, &sql, &save, stats).await;
@@ -168,6 +165,12 @@ pub async fn lookup(store_spec: &str, a: LookupArgs) -> Result<i32, Error> {
             Error::Usage("several event data stores and none named default: choose one with --eds".into())
         })?,
     };
+    if rec.kind != crate::schema::Kind::Cloudtrail {
+        return Err(Error::Usage(format!(
+            "Event history (lookup) is for CloudTrail events; {} holds {} events: query it with `traillake query`",
+            rec.name, rec.kind
+        )));
+    }
     let attribute = match &a.lookup_attributes {
         Some(s) => Some(lookup::parse_attribute(s).map_err(|e| Error::Usage(e.to_string()))?),
         None => None,

@@ -95,8 +95,9 @@ pub struct DemoArgs {
     /// Number of events to generate.
     #[arg(long, default_value_t = 5000)]
     pub events: u64,
-    /// Days of activity.
-    #[arg(long, default_value_t = 7)]
+    /// Days of activity (8 or more: a week of history for CloudTrail Insights to judge the
+    /// incident's day against).
+    #[arg(long, default_value_t = 9)]
     pub days: u32,
 }
 
@@ -281,7 +282,9 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             let rec = store.resolve(&reports[0].eds_id).await?;
             let insights = match rec.insight_selectors.is_empty() {
                 true => None,
-                false => Some(crate::insights::run(&store, &rec.id.to_string(), None, &Default::default()).await?),
+                false => {
+                    Some(crate::insights::run(&store, &rec.id.to_string(), None, &Default::default(), false).await?)
+                }
             };
             match a.format {
                 InfoFormat::Json => {
@@ -394,8 +397,8 @@ async fn query_text(store: &Store, a: &QueryArgs) -> Result<String, Error> {
         return Ok(text);
     }
     let values = saved::parse_assignments(&a.params).map_err(|e| Error::Usage(e.to_string()))?;
-    let eds = store.default_eds().await?;
-    saved.render(&values, eds.as_ref().map(|r| r.id.to_string()).as_deref()).map_err(|e| Error::Usage(e.to_string()))
+    let stores = saved::DefaultStores::of(store).await?;
+    saved.render(&values, &stores).map_err(|e| Error::Usage(e.to_string()))
 }
 
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Error> {

@@ -497,8 +497,13 @@ fn console_login(rng: &mut Rng, t: DateTime<Utc>, user: &Actor, mfa: bool) -> Va
     e
 }
 
-/// The incident planted in every generated trail (on the last day).
-fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
+/// The days of history CloudTrail Insights needs before it judges a minute (a week), plus the
+/// day of the incident.
+pub const INSIGHTS_DAYS: u32 = 8;
+
+/// The incident planted in every generated trail (on the last day); with a week of history
+/// before it, also the bursts CloudTrail Insights finds.
+fn scenario(w: &mut World, day_start: DateTime<Utc>, with_insights: bool) -> Vec<Value> {
     let mut out = Vec::new();
     let t0 = day_start + Duration::hours(2) + Duration::minutes(13);
     let rng = &mut w.rng;
@@ -703,6 +708,30 @@ fn scenario(w: &mut World, day_start: DateTime<Utc>) -> Vec<Value> {
         e["additionalEventData"] = json!({"bytesTransferredOut": 5_242_880, "AuthenticationMethod": "AuthHeader"});
         out.push(e);
     }
+    if with_insights {
+        // Insights (with a week of history before the incident to judge them against): before the
+        // pivot, a burst of denied role assumptions across the organization (an error-rate
+        // Insight) ...
+        for i in 0..30 {
+            let account = ACCOUNTS[i as usize % ACCOUNTS.len()];
+            let role = ["OrganizationAccountAccessRole", "admin", "deploy"][i as usize % 3];
+            let e = call(&mallory, "sts.amazonaws.com", "AssumeRole", "us-east-1")
+                .request(json!({"roleArn": format!("arn:aws:iam::{account}:role/{role}"), "roleSessionName": format!("m{i}")}))
+                .read_only()
+                .at(rng, t1 + Duration::minutes(36) + Duration::seconds(i * 6));
+            out.push(denied(e, "sts:AssumeRole"));
+        }
+        // ... and backups destroyed in bulk with the new key (a call-rate Insight).
+        let wiper = &backup;
+        for i in 0..40 {
+            out.push(
+                call(wiper, "ec2.amazonaws.com", "DeleteSnapshot", "us-east-1")
+                    .request(json!({"snapshotId": format!("snap-0backup{i:09}")}))
+                    .response(json!({"_return": true}))
+                    .at(rng, t1 + Duration::minutes(50) + Duration::seconds(i * 6)),
+            );
+        }
+    }
     out
 }
 
@@ -719,7 +748,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateR
     let window = (span_secs * streams / files_wanted).clamp(300, 86_400);
 
     let last_day = Utc.from_utc_datetime(&opts.end_date.and_hms_opt(0, 0, 0).unwrap_or_default());
-    let planted = scenario(&mut world, last_day);
+    let planted = scenario(&mut world, last_day, days >= INSIGHTS_DAYS);
     let background_n = opts.events.saturating_sub(planted.len() as u64);
 
     // Assign events to (account, region, window) files.

@@ -8,12 +8,15 @@ use super::{generate, GenerateOptions};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::ingest::{self, IngestOptions};
+use crate::investigate::saved::DefaultStores;
 use crate::output::{self, Format, RunOptions};
 use crate::store::{Store, StoreError};
 
 /// The guided tour: saved investigations (`queries/`) in the order a responder would run them
 /// on the planted incident, each with what it shows in this trail.
 pub const TOUR: &[(&str, &str)] = &[
+    ("insights-with-top-callers", "CloudTrail Insights flagged two unusual bursts on the last day ..."),
+    ("events-behind-insights", "... denied role assumptions and snapshots deleted in bulk: by whom?"),
     ("failed-console-logins-by-ip", "Someone guessed a password from 203.0.113.50 ..."),
     ("console-logins-without-mfa", "... and got in as mallory, without MFA."),
     ("access-denied-bursts", "The intruder probed what mallory may do."),
@@ -65,6 +68,7 @@ pub async fn run(store_spec: &str, a: &TourOptions) -> Result<i32, Error> {
         }
         Err(e) => return Err(e.into()),
     };
+    let eds = set_up_insights(&store, eds).await?;
     eprintln!("2/3 ingesting into event data store \"demo\" ({}), each file validated against its digest", eds.id);
     let sources = vec![a.out.display().to_string()];
     let keys = g.keys.as_ref().map(|k| vec![k.public_keys_json.clone()]).unwrap_or_default();
@@ -72,14 +76,18 @@ pub async fn run(store_spec: &str, a: &TourOptions) -> Result<i32, Error> {
     let ingest_opts = IngestOptions { progress: true, validate: true, public_keys, ..Default::default() };
     let report = ingest::ingest(&store, Some("demo"), &sources, ingest_opts).await?;
     eprintln!("{}", report.summary());
+    let insights = crate::insights::run(&store, "demo", None, &Default::default(), false).await?;
+    eprintln!("{}", insights.summary());
     eprintln!("3/3 a guided tour of the planted incident, with saved investigations (`traillake queries list`)\n");
     let engine = Engine::open(&store).await?;
     let library = crate::investigate::library::Library::builtin().map_err(|e| Error::Internal(e.to_string()))?;
     let mut out = io::stdout();
-    let eds_id = eds.id.to_string();
-    for (i, (name, story)) in TOUR.iter().enumerate() {
+    let stores = DefaultStores { eds: Some(eds.id.to_string()), ..DefaultStores::of(&store).await? };
+    let with_insights = a.days >= super::generate::INSIGHTS_DAYS;
+    let steps = TOUR.iter().filter(|(name, _)| with_insights || !name.contains("insights"));
+    for (i, (name, story)) in steps.enumerate() {
         let entry = library.get(name).map_err(|e| Error::Internal(e.to_string()))?;
-        let sql = entry.query.render(&Default::default(), Some(&eds_id)).map_err(|e| Error::Internal(e.to_string()))?;
+        let sql = entry.query.render(&Default::default(), &stores).map_err(|e| Error::Internal(e.to_string()))?;
         writeln!(out, "== {}. {story}\n   traillake --store {store_spec} queries run {name}\n", i + 1)?;
         out = output::run(&engine, &sql, &RunOptions::whole(Format::Table), out).await?.out;
         writeln!(out)?;
@@ -94,4 +102,30 @@ pub async fn run(store_spec: &str, a: &TourOptions) -> Result<i32, Error> {
         super::generate::keys_dir(&a.out).join("public-keys.json").display()
     )?;
     Ok(0)
+}
+
+/// The demo's Insights: computed over "demo" into the Insights store "demo-insights" (created
+/// once), as `eds create --kind insights` and `eds update --insight-selectors` would.
+async fn set_up_insights(store: &Store, demo: crate::store::EdsRecord) -> Result<crate::store::EdsRecord, Error> {
+    use crate::store::catalog::{InsightSelector, InsightType};
+    if !demo.insight_selectors.is_empty() {
+        return Ok(demo);
+    }
+    let settings = crate::store::EdsSettings {
+        kind: Some(crate::schema::Kind::Insights),
+        retention_period: Some(crate::store::catalog::MAX_RETENTION_DAYS),
+        ..Default::default()
+    };
+    let insights = match store.resolve("demo-insights").await {
+        Ok(r) => r,
+        Err(StoreError::NotFound(_)) => store.create_eds_with("demo-insights", &settings).await?,
+        Err(e) => return Err(e.into()),
+    };
+    let types = [InsightType::ApiCallRateInsight, InsightType::ApiErrorRateInsight];
+    let update = crate::store::EdsSettings {
+        insight_selectors: Some(types.into_iter().map(|insight_type| InsightSelector { insight_type }).collect()),
+        insights_destination: Some(insights.id.to_string()),
+        ..Default::default()
+    };
+    Ok(store.update_eds(&demo.id.to_string(), &update).await?)
 }

@@ -71,12 +71,21 @@ pub struct RunReport {
     pub insights_found: u64,
     pub still_open: u64,
     pub events_added: u64,
+    pub dry_run: bool,
     pub elapsed_seconds: f64,
+    /// The Insights events found (also those already stored), in Lake's shape.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<serde_json::Value>,
 }
 
 impl RunReport {
     pub fn summary(&self) -> String {
         match (&self.from, &self.until) {
+            (Some(from), Some(until)) if self.dry_run => format!(
+                "Insights over {} ({from} .. {until}): {} series judged, {} Insights ({} still open); \
+                 dry run, nothing stored; {:.2}s",
+                self.source, self.series, self.insights_found, self.still_open, self.elapsed_seconds
+            ),
             (Some(from), Some(until)) => format!(
                 "Insights over {} ({from} .. {until}): {} series judged, {} Insights ({} still open), \
                  {} events added to {}; {:.2}s",
@@ -101,12 +110,13 @@ pub async fn run(
     source: &str,
     since: Option<DateTime<Utc>>,
     params: &Params,
+    dry_run: bool,
 ) -> Result<RunReport, InsightsError> {
     let started = std::time::Instant::now();
     let rec = store.resolve(source).await?;
     let (types, destination) = setup(store, &rec).await?;
     let mut report =
-        RunReport { source: rec.name.clone(), destination: destination.name.clone(), ..Default::default() };
+        RunReport { source: rec.name.clone(), destination: destination.name.clone(), dry_run, ..Default::default() };
     let t = table::open(store, &rec).await?;
     let figures = table::figures(&t)?;
     let (Some(first), Some(last)) = (figures.first_event.as_deref(), figures.last_event.as_deref()) else {
@@ -142,11 +152,14 @@ pub async fn run(
             }
         }
     }
-    let key = format!("insights:{}:{}..{}", rec.id, rfc3339(from), rfc3339(data_end));
-    let added = crate::ingest::ingest_records(store, &destination.id.to_string(), &key, &records).await?;
-    report.events_added = added.events_added;
-    let until = DateTime::from_timestamp(data_end * 60, 0).unwrap_or_default();
-    store.record_insights_checked(&rec.id.to_string(), until).await?;
+    report.events = records.iter().filter_map(|r| serde_json::from_str(r).ok()).collect();
+    if !dry_run {
+        let key = format!("insights:{}:{}..{}", rec.id, rfc3339(from), rfc3339(data_end));
+        let added = crate::ingest::ingest_records(store, &destination.id.to_string(), &key, &records).await?;
+        report.events_added = added.events_added;
+        let until = DateTime::from_timestamp(data_end * 60, 0).unwrap_or_default();
+        store.record_insights_checked(&rec.id.to_string(), until).await?;
+    }
     report.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -241,7 +254,7 @@ async fn load_series(
         let minutes = minutes_of(b, 4)?;
         let counts = cast(b.column(5), &DataType::Int64)?;
         let counts = counts.as_primitive::<Int64Type>();
-        for row in 0..b.num_rows() {
+        for (row, &minute) in minutes.iter().enumerate() {
             let opt = |a: &datafusion::arrow::array::StringArray| a.is_valid(row).then(|| a.value(row).to_string());
             let key = SeriesKey {
                 account: opt(account),
@@ -249,7 +262,7 @@ async fn load_series(
                 event_source: source.value(row).to_string(),
                 event_name: name.value(row).to_string(),
             };
-            by_key.entry(key).or_default().push((minutes[row], counts.value(row).clamp(0, u32::MAX as i64) as u32));
+            by_key.entry(key).or_default().push((minute, counts.value(row).clamp(0, u32::MAX as i64) as u32));
         }
     }
     let mut by_key: Vec<_> = by_key.into_iter().collect();

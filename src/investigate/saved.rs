@@ -45,6 +45,31 @@ pub struct SavedQuery {
 
 /// The placeholder that names the event data store.
 pub const EDS_PARAM: &str = "eds";
+/// The placeholder that names the Insights event data store.
+pub const INSIGHTS_EDS_PARAM: &str = "insights_eds";
+
+/// The stores the built-in placeholders name when no `--param` does (ids).
+#[derive(Debug, Clone, Default)]
+pub struct DefaultStores {
+    /// `{{eds}}`: the default CloudTrail store.
+    pub eds: Option<String>,
+    /// `{{insights_eds}}`: its Insights destination, else the only Insights store.
+    pub insights: Option<String>,
+}
+
+impl DefaultStores {
+    /// Only `{{eds}}`, as `eds`.
+    pub fn eds(eds: Option<&str>) -> Self {
+        Self { eds: eds.map(str::to_string), insights: None }
+    }
+
+    /// The defaults of `store`.
+    pub async fn of(store: &crate::store::Store) -> Result<Self, crate::store::StoreError> {
+        let eds = store.default_eds().await?;
+        let insights = store.default_insights_eds(eds.as_ref()).await?;
+        Ok(Self { eds: eds.map(|r| r.id.to_string()), insights: insights.map(|r| r.id.to_string()) })
+    }
+}
 
 impl SavedQuery {
     /// Reads the header of `text`; `file` names it in errors.
@@ -84,11 +109,13 @@ impl SavedQuery {
         Ok(q)
     }
 
-    /// The SQL with every placeholder replaced. `values` override defaults; `eds` is the
-    /// default event data store's id.
-    pub fn render(&self, values: &BTreeMap<String, String>, eds: Option<&str>) -> Result<String, SavedQueryError> {
+    /// The SQL with every placeholder replaced. `values` override defaults; `stores` names
+    /// the stores `{{eds}}` and `{{insights_eds}}` mean by default.
+    pub fn render(&self, values: &BTreeMap<String, String>, stores: &DefaultStores) -> Result<String, SavedQueryError> {
         for k in values.keys() {
-            let known = k.eq_ignore_ascii_case(EDS_PARAM) || self.params.iter().any(|p| p.name.eq_ignore_ascii_case(k));
+            let known = k.eq_ignore_ascii_case(EDS_PARAM)
+                || k.eq_ignore_ascii_case(INSIGHTS_EDS_PARAM)
+                || self.params.iter().any(|p| p.name.eq_ignore_ascii_case(k));
             if !known {
                 let names: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
                 return Err(SavedQueryError::Param(format!(
@@ -101,8 +128,18 @@ impl SavedQuery {
         let value_of = |name: &str| -> Result<String, SavedQueryError> {
             let given = values.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
             if name.eq_ignore_ascii_case(EDS_PARAM) {
-                let id = given.or(eds).ok_or_else(|| {
+                let id = given.or(stores.eds.as_deref()).ok_or_else(|| {
                     SavedQueryError::Param("no event data store: give `--param eds=NAME` or create one".into())
+                })?;
+                return Ok(quote_identifier(id));
+            }
+            if name.eq_ignore_ascii_case(INSIGHTS_EDS_PARAM) {
+                let id = given.or(stores.insights.as_deref()).ok_or_else(|| {
+                    SavedQueryError::Param(
+                        "no Insights event data store: give `--param insights_eds=NAME`, or set one up \
+                         (`traillake eds create NAME --kind insights`, `traillake eds update EDS --insights-destination NAME`)"
+                            .into(),
+                    )
                 })?;
                 return Ok(quote_identifier(id));
             }
@@ -270,27 +307,32 @@ mod tests {
     #[test]
     fn values_become_quoted_literals() {
         let q = SavedQuery::parse("f.sql", FILE).expect("parse");
-        let sql = q.render(&vals(&[("region", "x'); DROP TABLE t; --")]), Some("abc")).expect("render");
+        let sql =
+            q.render(&vals(&[("region", "x'); DROP TABLE t; --")]), &DefaultStores::eds(Some("abc"))).expect("render");
         assert!(
             sql.ends_with("FROM \"abc\" WHERE d > 7 AND u = 'alice smith' AND r = 'x''); DROP TABLE t; --'\n"),
             "{sql}"
         );
-        assert!(q.render(&vals(&[("region", "r"), ("days", "1; DROP")]), Some("abc")).is_err());
-        assert!(q.render(&vals(&[("region", "r"), ("nope", "1")]), Some("abc")).is_err());
-        assert!(q.render(&vals(&[]), Some("abc")).is_err(), "region has no default");
-        let other = q.render(&vals(&[("region", "r"), ("eds", "prod")]), Some("abc")).expect("render");
+        assert!(q.render(&vals(&[("region", "r"), ("days", "1; DROP")]), &DefaultStores::eds(Some("abc"))).is_err());
+        assert!(q.render(&vals(&[("region", "r"), ("nope", "1")]), &DefaultStores::eds(Some("abc"))).is_err());
+        assert!(q.render(&vals(&[]), &DefaultStores::eds(Some("abc"))).is_err(), "region has no default");
+        let other =
+            q.render(&vals(&[("region", "r"), ("eds", "prod")]), &DefaultStores::eds(Some("abc"))).expect("render");
         assert!(other.contains("FROM \"prod\""));
     }
 
     #[test]
     fn placeholders_inside_literals_are_refused() {
         let q = SavedQuery::parse("f.sql", "-- param: u a x\nSELECT '{{u}}'").expect("parse");
-        assert!(q.render(&vals(&[]), None).is_err());
+        assert!(q.render(&vals(&[]), &DefaultStores::default()).is_err());
         let undeclared = SavedQuery::parse("f.sql", "SELECT {{u}}").expect("parse");
-        assert!(undeclared.render(&vals(&[]), None).is_err());
+        assert!(undeclared.render(&vals(&[]), &DefaultStores::default()).is_err());
         // A quoted default that looks like a number is text.
         let prefix = SavedQuery::parse("f.sql", "-- param: net '10.' x\nSELECT {{net}}").expect("parse");
-        assert_eq!(prefix.render(&vals(&[]), None).expect("render"), "-- param: net '10.' x\nSELECT '10.'");
+        assert_eq!(
+            prefix.render(&vals(&[]), &DefaultStores::default()).expect("render"),
+            "-- param: net '10.' x\nSELECT '10.'"
+        );
         assert!(SavedQuery::parse("f.sql", "-- param: a 1 x\n-- param: A 2 y\nSELECT 1").is_err());
     }
 }

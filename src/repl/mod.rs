@@ -18,7 +18,7 @@ use rustyline::{Config, Editor};
 use crate::engine::{lake_sql, Engine};
 use crate::error::Error;
 use crate::investigate::library::Library;
-use crate::investigate::saved::{self, SavedQuery};
+use crate::investigate::saved::{self, DefaultStores, SavedQuery};
 use crate::output::{self, Format, RunOptions, Screen};
 use crate::store::{EdsRecord, Store};
 use complete::Vocabulary;
@@ -331,8 +331,8 @@ impl Session<'_> {
             return Ok(text.to_string());
         }
         let values = saved::parse_assignments(params).map_err(|e| Error::Usage(e.to_string()))?;
-        let eds = self.default_eds.as_ref().map(|r| r.id.to_string());
-        q.render(&values, eds.as_deref()).map_err(|e| Error::Usage(e.to_string()))
+        let stores = DefaultStores::of(self.store).await?;
+        q.render(&values, &stores).map_err(|e| Error::Usage(e.to_string()))
     }
 
     async fn run_script(&mut self, origin: &Path, sql: &str) -> Result<(), Error> {

@@ -134,13 +134,33 @@ impl Store {
     }
 
     /// The store a query's `{{eds}}` and a command without `--eds` mean: the one named
-    /// "default", else the only queryable one (None when that leaves a choice).
+    /// "default", else the only queryable CloudTrail store (None when that leaves a choice).
     pub async fn default_eds(&self) -> Result<Option<EdsRecord>, StoreError> {
         let cat = self.catalog().await?;
         if let Some(d) = cat.find(DEFAULT_EDS_NAME) {
             return Ok(Some(d.clone()));
         }
-        let mut live = cat.event_data_stores.iter().filter(|e| e.status != EdsStatus::PendingDeletion);
+        let mut live = cat
+            .event_data_stores
+            .iter()
+            .filter(|e| e.status != EdsStatus::PendingDeletion && e.kind == crate::schema::Kind::Cloudtrail);
+        Ok(match (live.next(), live.next()) {
+            (Some(one), None) => Some(one.clone()),
+            _ => None,
+        })
+    }
+
+    /// The Insights store `{{insights_eds}}` means: the Insights destination of `eds` (the
+    /// default store), else the only queryable Insights store.
+    pub async fn default_insights_eds(&self, eds: Option<&EdsRecord>) -> Result<Option<EdsRecord>, StoreError> {
+        let cat = self.catalog().await?;
+        if let Some(dest) = eds.and_then(|e| e.insights_destination.as_deref()).and_then(|d| cat.find(d)) {
+            return Ok(Some(dest.clone()));
+        }
+        let mut live = cat
+            .event_data_stores
+            .iter()
+            .filter(|e| e.status != EdsStatus::PendingDeletion && e.kind == crate::schema::Kind::Insights);
         Ok(match (live.next(), live.next()) {
             (Some(one), None) => Some(one.clone()),
             _ => None,

@@ -104,12 +104,26 @@ pub(crate) fn event(id: &str, time: &str, name: &str) -> String {
 /// The demo trail (3,000 events over 7 days) ingested into EDS "demo" of a store in `dir`.
 pub(crate) async fn demo_store(dir: &Path) -> Store {
     let trail = dir.join("trail");
-    let opts = traillake::demo::GenerateOptions { events: 3000, days: 7, ..Default::default() };
+    let days = traillake::demo::generate::INSIGHTS_DAYS + 1;
+    let opts = traillake::demo::GenerateOptions { events: 3000, days, ..Default::default() };
     traillake::demo::generate(&trail, &opts).expect("generate");
     let store = store_in(dir);
     store.create_eds("demo").await.expect("create");
+    // Insights over it, as the demo sets them up.
+    use traillake::store::catalog::{InsightSelector, InsightType};
+    let insights =
+        traillake::store::EdsSettings { kind: Some(traillake::schema::Kind::Insights), ..Default::default() };
+    store.create_eds_with("demo-insights", &insights).await.expect("create");
+    let types = [InsightType::ApiCallRateInsight, InsightType::ApiErrorRateInsight];
+    let setup = traillake::store::EdsSettings {
+        insight_selectors: Some(types.into_iter().map(|insight_type| InsightSelector { insight_type }).collect()),
+        insights_destination: Some("demo-insights".into()),
+        ..Default::default()
+    };
+    store.update_eds("demo", &setup).await.expect("insights setup");
     let r = ingest_paths(&store, Some("demo"), &[&trail]).await;
     assert!(r.events_added >= 3000, "{}", r.summary());
+    traillake::insights::run(&store, "demo", None, &Default::default(), false).await.expect("insights");
     store
 }
 

@@ -55,39 +55,50 @@ struct Traffic {
     rate: Box<dyn Fn(i64) -> f64>,
 }
 
-/// The planted bursts: (account, region, eventSource, eventName, Insights type, first minute,
-/// minutes, principal).
-const BURSTS: [(&str, &str, &str, &str, &str, i64, i64, &str); 3] = [
-    (
-        ACCOUNT_A,
-        "us-east-1",
-        "iam.amazonaws.com",
-        "CreateAccessKey",
-        "ApiCallRateInsight",
-        7 * DAY + 3 * 60,
-        6,
-        "arn:aws:sts::111111111111:assumed-role/ci/bot",
-    ),
-    (
-        ACCOUNT_B,
-        "eu-west-1",
-        "ec2.amazonaws.com",
-        "RunInstances",
-        "ApiCallRateInsight",
-        7 * DAY + 10 * 60,
-        12,
-        "arn:aws:iam::222222222222:user/mallory",
-    ),
-    (
-        ACCOUNT_A,
-        "us-east-1",
-        "sts.amazonaws.com",
-        "AssumeRole",
-        "ApiErrorRateInsight",
-        7 * DAY + 14 * 60 + 30,
-        8,
-        "arn:aws:iam::111111111111:user/intruder",
-    ),
+/// A planted burst: 20 events a minute.
+struct Planted {
+    account: &'static str,
+    region: &'static str,
+    source: &'static str,
+    name: &'static str,
+    kind: &'static str,
+    /// First minute, and how many.
+    at: i64,
+    minutes: i64,
+    principal: &'static str,
+}
+
+const BURSTS: [Planted; 3] = [
+    Planted {
+        account: ACCOUNT_A,
+        region: "us-east-1",
+        source: "iam.amazonaws.com",
+        name: "CreateAccessKey",
+        kind: "ApiCallRateInsight",
+        at: 7 * DAY + 3 * 60,
+        minutes: 6,
+        principal: "arn:aws:sts::111111111111:assumed-role/ci/bot",
+    },
+    Planted {
+        account: ACCOUNT_B,
+        region: "eu-west-1",
+        source: "ec2.amazonaws.com",
+        name: "RunInstances",
+        kind: "ApiCallRateInsight",
+        at: 7 * DAY + 10 * 60,
+        minutes: 12,
+        principal: "arn:aws:iam::222222222222:user/mallory",
+    },
+    Planted {
+        account: ACCOUNT_A,
+        region: "us-east-1",
+        source: "sts.amazonaws.com",
+        name: "AssumeRole",
+        kind: "ApiErrorRateInsight",
+        at: 7 * DAY + 14 * 60 + 30,
+        minutes: 8,
+        principal: "arn:aws:iam::111111111111:user/intruder",
+    },
 ];
 
 /// Where the trail is cut in two: in the middle of the error-rate burst.
@@ -117,7 +128,7 @@ fn traffic() -> Vec<Traffic> {
             ..steady(ACCOUNT_A, "us-east-1", "ssm.amazonaws.com", "UpdateInstanceInformation", false, None, 0.0)
         },
     ];
-    for (account, region, source, name, kind, at, minutes, principal) in BURSTS {
+    for Planted { account, region, source, name, kind, at, minutes, principal } in BURSTS {
         t.push(Traffic {
             account,
             region,
@@ -237,7 +248,7 @@ fn planted_bursts_become_one_insight_each_steady_traffic_none_and_reruns_add_not
     ok(&run(&["ingest", "--eds", "trail", part2.to_str().expect("utf8")], &store));
     let found = insights_list(&store);
     assert_eq!(found.len(), BURSTS.len(), "exactly one Insight per planted burst, none for steady traffic: {found:#?}");
-    for (account, region, source, name, kind, at, minutes, principal) in BURSTS {
+    for Planted { account, region, source, name, kind, at, minutes, principal } in BURSTS {
         let i = found
             .iter()
             .find(|i| i["eventName"] == name && i["eventSource"] == source)
@@ -294,10 +305,13 @@ fn planted_bursts_become_one_insight_each_steady_traffic_none_and_reruns_add_not
     assert_eq!(insights_list(&store).len(), 3);
 
     // Stricter parameters find fewer; they are options.
-    let strict = ["--window", "10", "--min-events", "180", "--format", "json"];
+    let strict = ["--window", "10", "--min-events", "180", "--dry-run", "--format", "json"];
     let out = run(&[&["insights", "run", "trail", "--since", "2026-11-01"], &strict[..]].concat(), &store);
     let strict: Value = serde_json::from_str(&ok(&out)).expect("json");
     assert_eq!(strict["insightsFound"], 1, "only the 12-minute burst holds 180 events in 10 minutes: {strict}");
+    assert_eq!(strict["events"][0]["insightEventName"], "RunInstances", "{strict}");
+    assert_eq!(strict["eventsAdded"], 0, "a dry run stores nothing");
+    assert_eq!(insights_list(&store).len(), 3);
 }
 
 #[test]
@@ -318,6 +332,9 @@ fn insights_need_their_setup_and_the_right_kinds() {
     assert_eq!(out.status.code(), Some(1), "Insights are computed over CloudTrail stores only");
     let out = run(&["eds", "update", "trail", "--insight-selectors", r#"[{"InsightType":"Nope"}]"#], &store);
     assert_eq!(out.status.code(), Some(1));
+    let out = run(&["lookup", "--eds", "insights"], &store);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Event history (lookup) is for CloudTrail events"), "{}", stderr(&out));
     let out = run(&["eds", "list", "--format", "json"], &store);
     let list: Value = serde_json::from_str(&ok(&out)).expect("json");
     assert_eq!(list[1]["kind"], "insights");

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use traillake::investigate::library::Library;
+use traillake::investigate::saved::DefaultStores;
 
 use crate::common::*;
 
@@ -37,6 +38,8 @@ const PLANTED: &[(&str, &str)] = &[
     ("security-services-disabled", "DeleteDetector"),
     ("ssm-sessions", "i-0a1b2c3d4e5f60718"),
     ("unusual-instance-types", "p4d.24xlarge"),
+    ("insights-with-top-callers", "DeleteSnapshot"),
+    ("events-behind-insights", "user/mallory"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,7 +48,6 @@ async fn every_saved_query_finds_the_planted_incident() {
     demo_store(tmp.path()).await;
     let st = tmp.path().join("store");
     let store = store_in(tmp.path());
-    let id = store.resolve("demo").await.expect("demo").id.to_string();
     let lib = Library::builtin().expect("library");
     let names: BTreeSet<&str> = lib.entries().iter().map(|e| e.name.as_str()).collect();
     let planted: BTreeSet<&str> = PLANTED.iter().map(|(n, _)| *n).collect();
@@ -53,7 +55,10 @@ async fn every_saved_query_finds_the_planted_incident() {
     assert!(names.len() >= 25);
     for (name, marker) in PLANTED {
         let entry = lib.get(name).expect("entry");
-        let sql = entry.query.render(&Default::default(), Some(&id)).expect("render with defaults");
+        let sql = entry
+            .query
+            .render(&Default::default(), &DefaultStores::of(&store).await.expect("stores"))
+            .expect("render with defaults");
         let rows = query_json(&store, &sql).await;
         let text = serde_json::to_string(&rows).expect("json");
         assert!(!rows.is_empty() && text.contains(marker), "{name}: expected {marker:?} in {text}");
