@@ -38,7 +38,9 @@ impl Error {
             Error::Usage(_) => 1,
             Error::Engine(e) if e.is_user_error() => 1,
             Error::Store(StoreError::NotFound(_) | StoreError::NameTaken(_) | StoreError::Invalid(_)) => 1,
-            Error::Ingest(IngestError::Source { .. } | IngestError::NotIngestible { .. }) => 1,
+            Error::Ingest(
+                IngestError::Source { .. } | IngestError::NotIngestible { .. } | IngestError::MixedKinds(_),
+            ) => 1,
             Error::Ingest(IngestError::Store(StoreError::NotFound(_))) => 1,
             Error::Key(KeyError::Read { .. } | KeyError::Format { .. } | KeyError::Write { .. }) => 1,
             Error::Insights(e) => match e.as_ref() {

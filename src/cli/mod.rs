@@ -172,6 +172,38 @@ pub struct IngestArgs {
     /// (`eds create NAME --kind insights`), in the same run.
     #[arg(long, value_name = "NAME")]
     pub insights_eds: Option<String>,
+    /// Also store the AWS Config configuration items among the sources (`Config/` history and
+    /// snapshot files) in this store of kind config.
+    #[arg(long, value_name = "NAME")]
+    pub config_eds: Option<String>,
+    /// Also store the events from outside AWS among the sources (`PutAuditEvents` bodies,
+    /// eventData objects) in this store of kind audit.
+    #[arg(long, value_name = "NAME")]
+    pub audit_eds: Option<String>,
+    /// Also store the Audit Manager evidence among the sources in this store of kind evidence.
+    #[arg(long, value_name = "NAME")]
+    pub evidence_eds: Option<String>,
+    /// The channel (a name, or a channel ARN) events from outside AWS arrive on; recorded as
+    /// `metadata.channelARN`, its Region as `awsRegion` (default: a local channel named after
+    /// the store).
+    #[arg(long, value_name = "NAME|ARN")]
+    pub channel: Option<String>,
+}
+
+impl IngestArgs {
+    /// The other stores this run fills, by kind (`--insights-eds`, `--config-eds`, …).
+    fn routed(&self) -> Vec<(crate::schema::Kind, &str)> {
+        use crate::schema::Kind;
+        [
+            (Kind::Insights, &self.insights_eds),
+            (Kind::Config, &self.config_eds),
+            (Kind::Audit, &self.audit_eds),
+            (Kind::Evidence, &self.evidence_eds),
+        ]
+        .into_iter()
+        .filter_map(|(k, name)| name.as_deref().map(|n| (k, n)))
+        .collect()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +279,17 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
                 bloom_filters: a.bloom_filters,
                 ..Default::default()
             };
+            let routed = a.routed();
+            for (kind, name) in &routed {
+                let target = store.resolve(name).await?;
+                if target.kind != *kind {
+                    return Err(Error::Usage(format!(
+                        "--{kind}-eds {} holds {} events; it must be a store of kind {kind} \
+                         (`traillake eds create NAME --kind {kind}`)",
+                        target.name, target.kind
+                    )));
+                }
+            }
             let opts = IngestOptions {
                 threads: a.threads,
                 progress: !a.no_progress,
@@ -254,18 +297,12 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
                 validate: a.validate,
                 allow_invalid: a.allow_invalid,
                 public_keys: crate::keys::PublicKeys::load(&a.public_keys)?,
+                channel: a.channel.clone(),
+                routed: routed.iter().map(|(k, _)| *k).collect(),
             };
             let mut reports = vec![ingest::ingest(&store, a.eds.as_deref(), &a.sources, opts.clone()).await?];
-            if let Some(insights_eds) = &a.insights_eds {
-                let target = store.resolve(insights_eds).await?;
-                if target.kind != crate::schema::Kind::Insights {
-                    return Err(Error::Usage(format!(
-                        "--insights-eds {} holds {} events; it must be a store of kind insights \
-                         (`traillake eds create NAME --kind insights`)",
-                        target.name, target.kind
-                    )));
-                }
-                reports.push(ingest::ingest(&store, Some(insights_eds), &a.sources, opts).await?);
+            for (_, name) in &routed {
+                reports.push(ingest::ingest(&store, Some(name), &a.sources, opts.clone()).await?);
             }
             for report in &reports {
                 if report.quarantined_records > 20 {
@@ -289,8 +326,8 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             match a.format {
                 InfoFormat::Json => {
                     let mut v = serde_json::json!(reports[0]);
-                    if let Some(extra) = reports.get(1) {
-                        v["insightsIngest"] = serde_json::json!(extra);
+                    for ((kind, _), extra) in routed.iter().zip(&reports[1..]) {
+                        v[format!("{kind}Ingest")] = serde_json::json!(extra);
                     }
                     if let Some(i) = &insights {
                         v["insights"] = serde_json::json!(i);

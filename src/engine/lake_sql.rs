@@ -211,10 +211,13 @@ fn rewrite_expr(e: &mut Expr, state: &mut SessionState, lambdas: &mut usize) -> 
     }
     if let Expr::CompoundFieldAccess { root, access_chain } = e {
         // `element_at(resources, 1).arn`, `resources[1].arn`: DataFusion only follows dots from
-        // a column, and not past a subscript.
+        // a column, and not past a subscript; and a map inside a struct
+        // (`eventData.userIdentity.details['org']`) is read by `element_at`, since DataFusion's
+        // projection pushdown loses the column under a map subscript there.
         let dots = access_chain.iter().take_while(|a| matches!(a, AccessExpr::Dot(_))).count();
         let dot_after_subscript = access_chain[dots..].iter().any(|a| matches!(a, AccessExpr::Dot(_)));
-        if !is_column_path(root) || dot_after_subscript {
+        let nested_map_key = dots > 0 && access_chain.get(dots).and_then(map_key).is_some();
+        if !is_column_path(root) || dot_after_subscript || nested_map_key {
             let from = if is_column_path(root) { dots } else { 0 };
             let mut cur = root.to_string();
             for access in &access_chain[..from] {
@@ -227,7 +230,10 @@ fn rewrite_expr(e: &mut Expr, state: &mut SessionState, lambdas: &mut usize) -> 
                             if i.quote_style.is_none() { i.value.to_ascii_lowercase() } else { i.value.clone() };
                         format!("get_field({cur}, '{}')", field.replace('\'', "''"))
                     }
-                    other => format!("({cur}){other}"),
+                    other => match map_key(other) {
+                        Some(key) => format!("element_at({cur}, '{}')", key.replace('\'', "''")),
+                        None => format!("({cur}){other}"),
+                    },
                 };
             }
             *e = parse_expr(&cur)?;
@@ -433,6 +439,18 @@ fn name_outputs(q: &mut Query) -> OutputNames {
         }
     }
     names
+}
+
+/// The key of a map subscript with a string literal (`['org']`).
+fn map_key(a: &AccessExpr) -> Option<&str> {
+    use datafusion::sql::sqlparser::ast::Subscript;
+    match a {
+        AccessExpr::Subscript(Subscript::Index { index: Expr::Value(v) }) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn dereferenced_field(e: &Expr) -> Option<Ident> {

@@ -35,6 +35,12 @@ pub enum Rejection {
     NotAnObject,
     NotCloudTrail,
     NoEventTime(String),
+    /// Refused as CloudTrail Lake refuses it (`PutAuditEvents` error codes: `FieldNotFound`,
+    /// `InvalidChecksum`, `InvalidData`, `InvalidRecipient`, `FieldTooLong`).
+    Lake {
+        code: &'static str,
+        message: String,
+    },
 }
 
 impl fmt::Display for Rejection {
@@ -46,6 +52,7 @@ impl fmt::Display for Rejection {
                 write!(f, "not a CloudTrail event: it has none of eventVersion, eventID, eventName, eventSource")
             }
             Rejection::NoEventTime(why) => write!(f, "no parseable eventTime: {why}"),
+            Rejection::Lake { code, message } => write!(f, "{code}: {message}"),
         }
     }
 }
@@ -512,6 +519,8 @@ pub struct EventBatchBuilder {
     tape: Tape,
     /// Tokens of a record rewritten into Lake's shape (`kinds::to_lake_shape`).
     reshaped: Tape,
+    /// What shaping records for this store needs (the channel of events from outside AWS).
+    shape: kinds::ShapeContext,
     json_bytes: usize,
 }
 
@@ -542,8 +551,14 @@ impl EventBatchBuilder {
             refs: Vec::new(),
             tape: Tape::default(),
             reshaped: Tape::default(),
+            shape: kinds::ShapeContext::default(),
             json_bytes: 0,
         }
+    }
+
+    /// The builder, shaping events from outside AWS as arriving on `shape`'s channel.
+    pub fn with_shape(self, shape: kinds::ShapeContext) -> Self {
+        Self { shape, ..self }
     }
 
     pub fn rows(&self) -> usize {
@@ -592,28 +607,35 @@ impl EventBatchBuilder {
         }
         let n = self.schema.spec.fields.len();
         let slots = self.index.slots(n, obj);
-        if !self.identity_slots.iter().any(|&i| slots.has(i)) {
-            return Outcome::Rejected(Rejection::NotCloudTrail);
-        }
-        let kind = kinds::kind_of(self.type_slot.and_then(|i| slots.get(i)));
+        let kind = kinds::kind_of(obj, self.type_slot.and_then(|i| slots.get(i)));
         if kind != self.kind {
+            if kind == schema::Kind::Cloudtrail && !self.identity_slots.iter().any(|&i| slots.has(i)) {
+                // Not of any kind: say so rather than count it as a CloudTrail event.
+                return Outcome::Rejected(Rejection::NotCloudTrail);
+            }
             return Outcome::OtherKind(kind);
         }
-        if let Some(shaped) = kinds::to_lake_shape(kind, obj) {
-            // Rare (a trail's Insights records): the rewritten record is decoded instead.
-            let mut tape = std::mem::take(&mut self.reshaped);
-            let outcome = match tape.parse(&shaped) {
-                Ok(doc) => self.store_slots(doc, self.index.slots(n, doc.root())),
-                Err(e) => Outcome::Rejected(Rejection::InvalidJson(e.to_string())),
-            };
-            self.reshaped = tape;
-            return outcome;
+        match kinds::to_lake_shape(kind, obj, &self.shape) {
+            Err(why) => Outcome::Rejected(why),
+            Ok(None) => self.store_slots(doc, slots),
+            Ok(Some(shaped)) => {
+                // The rewritten record is decoded instead.
+                let mut tape = std::mem::take(&mut self.reshaped);
+                let outcome = match tape.parse(&shaped) {
+                    Ok(doc) => self.store_slots(doc, self.index.slots(n, doc.root())),
+                    Err(e) => Outcome::Rejected(Rejection::InvalidJson(e.to_string())),
+                };
+                self.reshaped = tape;
+                outcome
+            }
         }
-        self.store_slots(doc, slots)
     }
 
     /// Appends one event whose fields are in `slots`.
     fn store_slots(&mut self, doc: Doc<'_>, slots: Slots<'_>) -> Outcome {
+        if !self.identity_slots.iter().any(|&i| slots.has(i)) {
+            return Outcome::Rejected(Rejection::NotCloudTrail);
+        }
         let text = doc.text();
         let time = match slots.get(self.time_slot) {
             None => return Outcome::Rejected(Rejection::NoEventTime("the event has no eventTime".into())),

@@ -49,6 +49,8 @@ pub enum IngestError {
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
     #[error(transparent)]
     EventText(#[from] crate::schema::event_text::EventTextError),
+    #[error("{0}")]
+    MixedKinds(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -184,6 +186,11 @@ pub struct IngestOptions {
     pub allow_invalid: bool,
     /// With `validate`: keys to check the digests' signatures with.
     pub public_keys: crate::keys::PublicKeys,
+    /// The channel (name or ARN) events from outside AWS arrive on (default: the store's name).
+    pub channel: Option<String>,
+    /// Kinds of the sources another run takes care of (`ingest --config-eds …`): their
+    /// delivery folders are skipped here rather than refused.
+    pub routed: Vec<Kind>,
 }
 
 /// Ingests `sources` into the EDS named `eds` (or the default EDS): one pass of named steps.
@@ -218,7 +225,8 @@ pub async fn ingest(
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         n => n,
     };
-    let decoded = decode_and_commit(&mut writer, rec.kind, jobs, threads, counters, plan.validation).await;
+    let shape = kinds::ShapeContext::new(options.channel.as_deref().unwrap_or(&rec.name), chrono::Utc::now());
+    let decoded = decode_and_commit(&mut writer, (rec.kind, shape), jobs, threads, counters, plan.validation).await;
     feeder.abort();
     decoded?;
     progress.finish();
@@ -319,20 +327,42 @@ async fn plan(
         ..Default::default()
     };
     let mut todo = Vec::new();
+    let mut unrouted = std::collections::BTreeSet::new();
     for o in listing.objects {
         if ledger.contains(&o.key) {
             before.sources_already_ingested += 1;
         } else if o.digest_by_path {
             before.digests_skipped += 1;
-        } else if sources::kind_by_path(&o.key).is_some_and(|k| k != rec.kind && rec.kind != Kind::Cloudtrail) {
-            // A store of another kind reads only its own delivery folders of an `AWSLogs/` tree.
+        } else if let Some(k) = sources::kind_by_path(&o.key).filter(|&k| other_folder(rec.kind, k)) {
+            // A store reads only its own delivery folders of an `AWSLogs/` tree; the others'
+            // are another run's (`ingest --config-eds …`) or refused below.
+            if rec.kind == Kind::Cloudtrail && !options.routed.contains(&k) {
+                unrouted.insert(k);
+            }
             before.sources_other_kind += 1;
         } else {
             before.input_bytes += o.size;
             todo.push(o);
         }
     }
+    if !unrouted.is_empty() {
+        let found: Vec<String> = unrouted.iter().map(|k: &Kind| format!("{} ({})", k.event_category(), k)).collect();
+        let flags: Vec<String> = unrouted.iter().map(|k| format!("--{k}-eds NAME")).collect();
+        return Err(IngestError::MixedKinds(format!(
+            "the sources hold records of other kinds than {}'s CloudTrail events: {}; name a store for each with {} \
+             (`traillake eds create NAME --kind KIND`), or ingest only the CloudTrail/ folders",
+            rec.name,
+            found.join(", "),
+            flags.join(" ")
+        )));
+    }
     Ok(Plan { todo, before, validation })
+}
+
+/// Whether a delivery folder of kind `folder` is not read by a store of kind `store`. A
+/// CloudTrail store reads `CloudTrail-Insight/` too, counting its records as Insights skipped.
+fn other_folder(store: Kind, folder: Kind) -> bool {
+    folder != store && !(store == Kind::Cloudtrail && folder == Kind::Insights)
 }
 
 /// `--validate`: the digests among the sources checked (signature, location, chain) and each
@@ -382,7 +412,7 @@ fn feed(todo: Vec<sources::SourceObject>) -> (tokio::task::JoinHandle<()>, Jobs)
 /// (alternating A/B runs on the bench trail: ~10% faster, 80 MB less peak RSS).
 async fn decode_and_commit(
     writer: &mut writer::Writer<'_>,
-    kind: crate::schema::Kind,
+    (kind, shape): (Kind, kinds::ShapeContext),
     jobs: Jobs,
     threads: usize,
     counters: Arc<progress::Counters>,
@@ -399,7 +429,9 @@ async fn decode_and_commit(
         for i in 0..threads {
             let w = match idle.pop() {
                 Some(w) => w.reconnect(out_tx.clone()),
-                None => worker::Worker::new(kind, out_tx.clone(), Arc::clone(&counters), validation.clone()),
+                None => {
+                    worker::Worker::new(kind, shape.clone(), out_tx.clone(), Arc::clone(&counters), validation.clone())
+                }
             };
             handles.push(spawn_decoder(i, w, Arc::clone(&jobs), Arc::clone(&commit_due), Arc::clone(&sources_left))?);
         }

@@ -2,7 +2,9 @@
 //! without ever holding more than one record (plus a read buffer) in memory.
 //!
 //! It understands every container CloudTrail data arrives in, detected by content:
-//! `{"Records":[...]}` delivery objects, bare arrays of events, one event per line (or
+//! `{"Records":[...]}` delivery objects (and the other kinds' containers: AWS Config's
+//! `configurationItems`, `PutAuditEvents`' `auditEvents`, Audit Manager's `evidence`), bare
+//! arrays of events, one event per line (or
 //! concatenated objects), CloudWatch Logs subscription envelopes (`logEvents[].message`),
 //! test-harness wrappers (`[{"data":{"Records":[...]}}]`) and digest files (recognised and
 //! reported so they can be skipped). It only checks structure; each record is validated when
@@ -370,7 +372,9 @@ impl<R: Read> Splitter<R> {
             };
             let next = self.peek()?;
             let container = match (key.as_str(), next) {
-                ("Records", Some(b'[')) => Some(ArrayKind::Records),
+                // CloudTrail deliveries; AWS Config history and snapshot files; `PutAuditEvents`
+                // request bodies; Audit Manager evidence listings.
+                ("Records" | "configurationItems" | "auditEvents" | "evidence", Some(b'[')) => Some(ArrayKind::Records),
                 ("logEvents", Some(b'[')) => Some(ArrayKind::LogEvents),
                 ("data", Some(b'{')) => {
                     // Test-harness wrapper: the events live in the nested object.

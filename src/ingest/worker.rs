@@ -73,11 +73,13 @@ pub struct Worker {
 impl Worker {
     pub fn new(
         kind: schema::Kind,
+        shape: super::kinds::ShapeContext,
         tx: mpsc::Sender<ToWriter>,
         counters: Arc<Counters>,
         validation: Option<Validation>,
     ) -> Self {
-        Self { builder: EventBatchBuilder::new(kind), validation, pending: Vec::new(), tx: Some(tx), counters }
+        let builder = EventBatchBuilder::new(kind).with_shape(shape);
+        Self { builder, validation, pending: Vec::new(), tx: Some(tx), counters }
     }
 
     /// The same worker (and its sized builders), sending to another writer channel.

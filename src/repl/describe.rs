@@ -122,6 +122,21 @@ mod tests {
     }
 
     #[test]
+    fn each_kind_prints_its_own_schema() {
+        let mut rec = record();
+        rec.kind = crate::schema::Kind::Insights;
+        let tree = schema_tree(&rec, &TableFigures::default());
+        assert!(tree.starts_with("demo (") && tree.contains(", insights), 0 events"), "{tree}");
+        assert!(tree.lines().any(|l| l.starts_with("insightContext") && l.ends_with("struct")), "{tree}");
+        assert!(tree.lines().any(|l| l.contains("── baselineAverage") && l.ends_with("double")), "{tree}");
+        assert!(tree.lines().any(|l| l.contains("── insightDuration") && l.ends_with("integer")), "{tree}");
+        assert!(!tree.contains("userIdentity"), "{tree}");
+        rec.kind = crate::schema::Kind::Config;
+        let tree = schema_tree(&rec, &TableFigures::default());
+        assert!(tree.lines().any(|l| l.contains("── configuration ") && l.ends_with("map<string,string>")), "{tree}");
+    }
+
+    #[test]
     fn stores_list_counts_and_time_ranges() {
         let rec = record();
         let fig =

@@ -42,7 +42,7 @@ const STATS_COLUMNS: &[&str] = &[
 ];
 
 /// The kinds of event data store (Lake's event categories), each with its own schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// CloudTrail management, data and network activity events.

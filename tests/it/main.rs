@@ -9,6 +9,7 @@ mod formats;
 mod insights;
 mod integrity;
 mod investigations;
+mod kinds;
 mod lifecycle;
 mod query;
 mod real_data;
