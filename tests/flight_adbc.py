@@ -74,7 +74,7 @@ with connect(password) as conn:
     tables = {t["table_name"]: t for t in schemas["default"]["db_schema_tables"]}
     assert tables["demo"]["table_type"] == "BASE TABLE", tables["demo"]
     # Each store is listed once, by name: no UUIDs for a BI user to choose from.
-    assert list(tables) == ["demo", "demo-insights"], list(tables)
+    assert sorted(tables) == ["demo", "demo-config", "demo-insights", "demo-okta"], list(tables)
     columns = [c["column_name"] for c in tables["demo"]["table_columns"]]
     assert "eventtime" in columns and "useridentity" in columns, columns
     # Each store with its own kind's schema.
@@ -104,7 +104,7 @@ engine = sqlalchemy.create_engine(
 )
 inspector = sqlalchemy.inspect(engine)
 assert "default" in inspector.get_schema_names(), inspector.get_schema_names()
-assert inspector.get_table_names(schema="default") == ["demo", "demo-insights"], inspector.get_table_names(schema="default")
+assert sorted(inspector.get_table_names(schema="default")) == ["demo", "demo-config", "demo-insights", "demo-okta"], inspector.get_table_names(schema="default")
 columns = {c["name"] for c in inspector.get_columns("demo", schema="default")}
 assert {"eventtime", "eventname", "useridentity"} <= columns, columns
 with engine.connect() as c:

@@ -118,6 +118,14 @@ pub struct GenerateArgs {
     /// saved in OUT.keys/ (public-keys.json there validates them), with `.sig` sidecars.
     #[arg(long)]
     pub digests: bool,
+    /// Also write AWS Config history for the trail's resources (AWSLogs/<account>/Config/),
+    /// for a store of kind config (`ingest --config-eds`).
+    #[arg(long)]
+    pub config: bool,
+    /// Also write Okta sign-ins as PutAuditEvents bodies in OUT.okta/, for a store of kind
+    /// audit (`ingest --eds OKTA --channel okta OUT.okta`).
+    #[arg(long)]
+    pub audit: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -243,6 +251,8 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
                 end_date: a.end_date,
                 seed: a.seed,
                 digests: a.digests,
+                config: a.config,
+                audit: a.audit,
             };
             let r = demo::generate(&a.out, &opts)?;
             eprintln!(
@@ -253,6 +263,17 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
                 crate::human::human_bytes(r.json_bytes),
                 crate::human::human_bytes(r.gzip_bytes)
             );
+            if r.kinds.config_items > 0 {
+                eprintln!("wrote {} AWS Config items in {} history files", r.kinds.config_items, r.kinds.config_files);
+            }
+            if r.kinds.audit_events > 0 {
+                eprintln!(
+                    "wrote {} Okta events in {} PutAuditEvents bodies to {}",
+                    r.kinds.audit_events,
+                    r.kinds.audit_files,
+                    crate::demo::kinds::okta_dir(&a.out).display()
+                );
+            }
             if let Some(keys) = &r.keys {
                 eprintln!(
                     "wrote {} signed digest files; validate them with `traillake validate-logs {} --public-key {}`",

@@ -34,6 +34,10 @@ pub struct GenerateOptions {
     /// Hourly signed digest files per account and Region, as a trail with log file validation
     /// delivers them, signed with a new key saved in `<out>.keys/`.
     pub digests: bool,
+    /// AWS Config history of the trail's resources (`AWSLogs/<account>/Config/`).
+    pub config: bool,
+    /// Okta sign-ins as `PutAuditEvents` bodies (`integrations/okta/`), for an audit store.
+    pub audit: bool,
 }
 
 impl Default for GenerateOptions {
@@ -44,6 +48,8 @@ impl Default for GenerateOptions {
             end_date: NaiveDate::from_ymd_opt(2026, 11, 15).unwrap_or_default(),
             seed: 42,
             digests: false,
+            config: false,
+            audit: false,
         }
     }
 }
@@ -57,6 +63,8 @@ pub struct GenerateReport {
     pub digests: u64,
     /// Where the digests' signing key went (with `digests`).
     pub keys: Option<SavedKeys>,
+    /// With `config` / `audit`: what was written of the other kinds.
+    pub kinds: super::kinds::KindsReport,
 }
 
 /// The S3 bucket, trail name and home Region the generated trail claims.
@@ -750,6 +758,14 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateR
     let last_day = Utc.from_utc_datetime(&opts.end_date.and_hms_opt(0, 0, 0).unwrap_or_default());
     let planted = scenario(&mut world, last_day, days >= INSIGHTS_DAYS);
     let background_n = opts.events.saturating_sub(planted.len() as u64);
+    let mut kinds = super::kinds::KindsReport::default();
+    if opts.config {
+        (kinds.config_items, kinds.config_files) = super::kinds::write_config(out, start, days, &planted, opts.seed)?;
+    }
+    if opts.audit {
+        let incident = last_day + Duration::hours(2) + Duration::minutes(13);
+        (kinds.audit_events, kinds.audit_files) = super::kinds::write_okta(out, start, days, incident, opts.seed)?;
+    }
 
     // Assign events to (account, region, window) files.
     let mut files: std::collections::BTreeMap<(i64, String, String), Vec<Value>> = Default::default();
@@ -775,7 +791,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> std::io::Result<GenerateR
         put(e, &mut files);
     }
 
-    let mut report = GenerateReport::default();
+    let mut report = GenerateReport { kinds, ..Default::default() };
     // Per account and Region: each file's delivery time and what a digest says of it.
     let mut delivered_files = Deliveries::default();
     for ((w, acct, region), mut events) in files {

@@ -2,6 +2,7 @@
 //! investigations — offline and deterministic.
 
 pub mod generate;
+pub mod kinds;
 pub mod tour;
 
 pub use generate::{generate, GenerateOptions, GenerateReport};

@@ -19,6 +19,10 @@ pub const TOUR: &[(&str, &str)] = &[
     ("events-behind-insights", "... denied role assumptions and snapshots deleted in bulk: by whom?"),
     ("failed-console-logins-by-ip", "Someone guessed a password from 203.0.113.50 ..."),
     ("console-logins-without-mfa", "... and got in as mallory, without MFA."),
+    (
+        "outside-sign-ins-from-new-addresses",
+        "Outside AWS: the same address signed in to Okta as mallory minutes before.",
+    ),
     ("access-denied-bursts", "The intruder probed what mallory may do."),
     ("iam-users-and-keys-created", "Persistence: a new user, backup-svc, with an access key."),
     ("cloudtrail-tampering", "Defence evasion: logging narrowed, then stopped."),
@@ -26,6 +30,10 @@ pub const TOUR: &[(&str, &str)] = &[
     ("large-s3-downloads", "Exfiltration: the new key pulled the customer bucket."),
     ("cross-account-activity", "Lateral movement into the dev account ..."),
     ("unusual-instance-types", "... to launch GPU instances in a Region nobody uses."),
+    (
+        "config-changes-with-calls",
+        "What those calls changed, from AWS Config: each change beside the call that made it.",
+    ),
 ];
 
 /// What the tour generates.
@@ -47,37 +55,36 @@ pub async fn run(store_spec: &str, a: &TourOptions) -> Result<i32, Error> {
         a.days,
         a.out.display()
     );
-    let opts = GenerateOptions { events: a.events, days: a.days, digests: true, ..Default::default() };
+    let opts = GenerateOptions {
+        events: a.events,
+        days: a.days,
+        digests: true,
+        config: true,
+        audit: true,
+        ..Default::default()
+    };
     let g = generate(&a.out, &opts)?;
     eprintln!(
-        "    {} trail files, {} gzip; {} signed digest files (log file validation), key in {}",
+        "    {} trail files, {} gzip; {} signed digest files (log file validation), key in {}; \
+         {} AWS Config items; {} Okta sign-ins (outside AWS)",
         g.files,
         crate::human::human_bytes(g.gzip_bytes),
         g.digests,
-        super::generate::keys_dir(&a.out).display()
+        super::generate::keys_dir(&a.out).display(),
+        g.kinds.config_items,
+        g.kinds.audit_events,
     );
-    let eds = match store.resolve("demo").await {
-        Ok(r) => r,
-        // The sample trail's dates are fixed: the longest retention keeps it queryable for years.
-        Err(StoreError::NotFound(_)) => {
-            let keep = crate::store::EdsSettings {
-                retention_period: Some(crate::store::catalog::MAX_RETENTION_DAYS),
-                ..Default::default()
-            };
-            store.create_eds_with("demo", &keep).await?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let eds = set_up_insights(&store, eds).await?;
-    eprintln!("2/3 ingesting into event data store \"demo\" ({}), each file validated against its digest", eds.id);
-    let sources = vec![a.out.display().to_string()];
+    eprintln!(
+        "2/3 ingesting into event data stores \"{DEMO}\" (each file validated against its digest), \"{DEMO_CONFIG}\" \
+         and \"{DEMO_OKTA}\"; CloudTrail Insights into \"{DEMO_INSIGHTS}\""
+    );
     let keys = g.keys.as_ref().map(|k| vec![k.public_keys_json.clone()]).unwrap_or_default();
-    let public_keys = crate::keys::PublicKeys::load(&keys)?;
-    let ingest_opts = IngestOptions { progress: true, validate: true, public_keys, ..Default::default() };
-    let report = ingest::ingest(&store, Some("demo"), &sources, ingest_opts).await?;
-    eprintln!("{}", report.summary());
-    let insights = crate::insights::run(&store, "demo", None, &Default::default(), false).await?;
-    eprintln!("{}", insights.summary());
+    let loaded = load(&store, &a.out, crate::keys::PublicKeys::load(&keys)?, true).await?;
+    for r in &loaded.reports {
+        eprintln!("{}", r.summary());
+    }
+    eprintln!("{}", loaded.insights.summary());
+    let eds = store.resolve(DEMO).await?;
     eprintln!("3/3 a guided tour of the planted incident, with saved investigations (`traillake queries list`)\n");
     let engine = Engine::open(&store).await?;
     let library = crate::investigate::library::Library::builtin().map_err(|e| Error::Internal(e.to_string()))?;
@@ -104,28 +111,65 @@ pub async fn run(store_spec: &str, a: &TourOptions) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// The demo's Insights: computed over "demo" into the Insights store "demo-insights" (created
-/// once), as `eds create --kind insights` and `eds update --insight-selectors` would.
-async fn set_up_insights(store: &Store, demo: crate::store::EdsRecord) -> Result<crate::store::EdsRecord, Error> {
+/// The demo's stores.
+pub const DEMO: &str = "demo";
+pub const DEMO_INSIGHTS: &str = "demo-insights";
+pub const DEMO_CONFIG: &str = "demo-config";
+pub const DEMO_OKTA: &str = "demo-okta";
+
+/// What `load` did.
+#[derive(Debug)]
+pub struct Loaded {
+    /// One per store filled: demo, demo-config, demo-okta.
+    pub reports: Vec<ingest::IngestReport>,
+    pub insights: crate::insights::RunReport,
+}
+
+/// Fills the demo's stores from a generated trail folder (`trail`), creating them once: the
+/// CloudTrail events into "demo" (validated against their digests with `public_keys`, when
+/// given), its AWS Config history into "demo-config", the Okta sign-ins into "demo-okta" on the
+/// channel "okta", and CloudTrail Insights over "demo" into "demo-insights" — as `eds create
+/// --kind …`, `eds update --insight-selectors …` and `ingest --config-eds …` would.
+pub async fn load(
+    store: &Store,
+    trail: &std::path::Path,
+    public_keys: crate::keys::PublicKeys,
+    progress: bool,
+) -> Result<Loaded, Error> {
+    use crate::schema::Kind;
     use crate::store::catalog::{InsightSelector, InsightType};
-    if !demo.insight_selectors.is_empty() {
-        return Ok(demo);
+    // The sample trail's dates are fixed: the longest retention keeps it queryable for years.
+    for (name, kind) in [
+        (DEMO, Kind::Cloudtrail),
+        (DEMO_INSIGHTS, Kind::Insights),
+        (DEMO_CONFIG, Kind::Config),
+        (DEMO_OKTA, Kind::Audit),
+    ] {
+        if let Err(StoreError::NotFound(_)) = store.resolve(name).await {
+            let settings = crate::store::EdsSettings {
+                kind: Some(kind),
+                retention_period: Some(crate::store::catalog::MAX_RETENTION_DAYS),
+                ..Default::default()
+            };
+            store.create_eds_with(name, &settings).await?;
+        }
     }
-    let settings = crate::store::EdsSettings {
-        kind: Some(crate::schema::Kind::Insights),
-        retention_period: Some(crate::store::catalog::MAX_RETENTION_DAYS),
-        ..Default::default()
-    };
-    let insights = match store.resolve("demo-insights").await {
-        Ok(r) => r,
-        Err(StoreError::NotFound(_)) => store.create_eds_with("demo-insights", &settings).await?,
-        Err(e) => return Err(e.into()),
-    };
     let types = [InsightType::ApiCallRateInsight, InsightType::ApiErrorRateInsight];
-    let update = crate::store::EdsSettings {
+    let insights = crate::store::EdsSettings {
         insight_selectors: Some(types.into_iter().map(|insight_type| InsightSelector { insight_type }).collect()),
-        insights_destination: Some(insights.id.to_string()),
+        insights_destination: Some(DEMO_INSIGHTS.into()),
         ..Default::default()
     };
-    Ok(store.update_eds(&demo.id.to_string(), &update).await?)
+    store.update_eds(DEMO, &insights).await?;
+    let validate = !public_keys.is_empty();
+    let trail_sources = vec![trail.display().to_string()];
+    let options = IngestOptions { progress, validate, public_keys, routed: vec![Kind::Config], ..Default::default() };
+    let mut reports = vec![ingest::ingest(store, Some(DEMO), &trail_sources, options.clone()).await?];
+    let config = IngestOptions { validate: false, public_keys: Default::default(), ..options.clone() };
+    reports.push(ingest::ingest(store, Some(DEMO_CONFIG), &trail_sources, config).await?);
+    let okta = vec![super::kinds::okta_dir(trail).display().to_string()];
+    let okta_options = IngestOptions { progress, channel: Some("okta".into()), ..Default::default() };
+    reports.push(ingest::ingest(store, Some(DEMO_OKTA), &okta, okta_options).await?);
+    let insights = crate::insights::run(store, DEMO, None, &Default::default(), false).await?;
+    Ok(Loaded { reports, insights })
 }

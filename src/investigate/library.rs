@@ -147,7 +147,9 @@ mod tests {
         for e in lib.entries() {
             assert!(e.query.name.as_deref() == Some(e.name.as_str()), "{} names itself", e.origin);
             assert!(e.query.description.len() > 40, "{} says what it detects and how to read it", e.name);
-            let reads = e.query.sql.contains("{{eds}}") || e.query.sql.contains("{{insights_eds}}");
+            let reads = ["{{eds}}", "{{insights_eds}}", "{{config_eds}}", "{{audit_eds}}"]
+                .iter()
+                .any(|p| e.query.sql.contains(p));
             assert!(reads, "{} reads the chosen store", e.name);
         }
     }

@@ -16,6 +16,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::schema::Kind;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SavedQueryError {
     #[error("{file}: line {line}: {message}")]
@@ -45,30 +47,41 @@ pub struct SavedQuery {
 
 /// The placeholder that names the event data store.
 pub const EDS_PARAM: &str = "eds";
-/// The placeholder that names the Insights event data store.
-pub const INSIGHTS_EDS_PARAM: &str = "insights_eds";
-
-/// The stores the built-in placeholders name when no `--param` does (ids).
+/// The stores the built-in placeholders name when no `--param` does (ids): `{{eds}}`, and a
+/// store of each other kind, `{{insights_eds}}`, `{{config_eds}}`, `{{audit_eds}}`,
+/// `{{evidence_eds}}`.
 #[derive(Debug, Clone, Default)]
 pub struct DefaultStores {
     /// `{{eds}}`: the default CloudTrail store.
     pub eds: Option<String>,
-    /// `{{insights_eds}}`: its Insights destination, else the only Insights store.
-    pub insights: Option<String>,
+    /// `{{<kind>_eds}}`: the Insights destination of the default store, else the only store of
+    /// that kind.
+    pub by_kind: std::collections::BTreeMap<Kind, String>,
 }
 
 impl DefaultStores {
     /// Only `{{eds}}`, as `eds`.
     pub fn eds(eds: Option<&str>) -> Self {
-        Self { eds: eds.map(str::to_string), insights: None }
+        Self { eds: eds.map(str::to_string), by_kind: Default::default() }
     }
 
     /// The defaults of `store`.
     pub async fn of(store: &crate::store::Store) -> Result<Self, crate::store::StoreError> {
         let eds = store.default_eds().await?;
-        let insights = store.default_insights_eds(eds.as_ref()).await?;
-        Ok(Self { eds: eds.map(|r| r.id.to_string()), insights: insights.map(|r| r.id.to_string()) })
+        let mut by_kind = std::collections::BTreeMap::new();
+        for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Cloudtrail) {
+            if let Some(r) = store.default_eds_of_kind(kind, eds.as_ref()).await? {
+                by_kind.insert(kind, r.id.to_string());
+            }
+        }
+        Ok(Self { eds: eds.map(|r| r.id.to_string()), by_kind })
     }
+}
+
+/// The kind a store placeholder names (`insights_eds` → insights), if it is one.
+fn placeholder_kind(name: &str) -> Option<Kind> {
+    let kind = name.to_ascii_lowercase().strip_suffix("_eds")?.parse::<Kind>().ok()?;
+    (kind != Kind::Cloudtrail).then_some(kind)
 }
 
 impl SavedQuery {
@@ -114,7 +127,7 @@ impl SavedQuery {
     pub fn render(&self, values: &BTreeMap<String, String>, stores: &DefaultStores) -> Result<String, SavedQueryError> {
         for k in values.keys() {
             let known = k.eq_ignore_ascii_case(EDS_PARAM)
-                || k.eq_ignore_ascii_case(INSIGHTS_EDS_PARAM)
+                || placeholder_kind(k).is_some()
                 || self.params.iter().any(|p| p.name.eq_ignore_ascii_case(k));
             if !known {
                 let names: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
@@ -133,13 +146,12 @@ impl SavedQuery {
                 })?;
                 return Ok(quote_identifier(id));
             }
-            if name.eq_ignore_ascii_case(INSIGHTS_EDS_PARAM) {
-                let id = given.or(stores.insights.as_deref()).ok_or_else(|| {
-                    SavedQueryError::Param(
-                        "no Insights event data store: give `--param insights_eds=NAME`, or set one up \
-                         (`traillake eds create NAME --kind insights`, `traillake eds update EDS --insights-destination NAME`)"
-                            .into(),
-                    )
+            if let Some(kind) = placeholder_kind(name) {
+                let id = given.or(stores.by_kind.get(&kind).map(String::as_str)).ok_or_else(|| {
+                    SavedQueryError::Param(format!(
+                        "no event data store of kind {kind}: give `--param {kind}_eds=NAME`, or create one \
+                         (`traillake eds create NAME --kind {kind}`)"
+                    ))
                 })?;
                 return Ok(quote_identifier(id));
             }

@@ -150,17 +150,21 @@ impl Store {
         })
     }
 
-    /// The Insights store `{{insights_eds}}` means: the Insights destination of `eds` (the
-    /// default store), else the only queryable Insights store.
-    pub async fn default_insights_eds(&self, eds: Option<&EdsRecord>) -> Result<Option<EdsRecord>, StoreError> {
+    /// The store of `kind` a saved query's `{{<kind>_eds}}` means: for Insights the destination
+    /// of `eds` (the default store), else the only queryable store of that kind.
+    pub async fn default_eds_of_kind(
+        &self,
+        kind: crate::schema::Kind,
+        eds: Option<&EdsRecord>,
+    ) -> Result<Option<EdsRecord>, StoreError> {
         let cat = self.catalog().await?;
-        if let Some(dest) = eds.and_then(|e| e.insights_destination.as_deref()).and_then(|d| cat.find(d)) {
-            return Ok(Some(dest.clone()));
+        if kind == crate::schema::Kind::Insights {
+            if let Some(dest) = eds.and_then(|e| e.insights_destination.as_deref()).and_then(|d| cat.find(d)) {
+                return Ok(Some(dest.clone()));
+            }
         }
-        let mut live = cat
-            .event_data_stores
-            .iter()
-            .filter(|e| e.status != EdsStatus::PendingDeletion && e.kind == crate::schema::Kind::Insights);
+        let mut live =
+            cat.event_data_stores.iter().filter(|e| e.status != EdsStatus::PendingDeletion && e.kind == kind);
         Ok(match (live.next(), live.next()) {
             (Some(one), None) => Some(one.clone()),
             _ => None,

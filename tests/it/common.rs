@@ -105,25 +105,13 @@ pub(crate) fn event(id: &str, time: &str, name: &str) -> String {
 pub(crate) async fn demo_store(dir: &Path) -> Store {
     let trail = dir.join("trail");
     let days = traillake::demo::generate::INSIGHTS_DAYS + 1;
-    let opts = traillake::demo::GenerateOptions { events: 3000, days, ..Default::default() };
+    let opts = traillake::demo::GenerateOptions { events: 3000, days, config: true, audit: true, ..Default::default() };
     traillake::demo::generate(&trail, &opts).expect("generate");
     let store = store_in(dir);
-    store.create_eds("demo").await.expect("create");
-    // Insights over it, as the demo sets them up.
-    use traillake::store::catalog::{InsightSelector, InsightType};
-    let insights =
-        traillake::store::EdsSettings { kind: Some(traillake::schema::Kind::Insights), ..Default::default() };
-    store.create_eds_with("demo-insights", &insights).await.expect("create");
-    let types = [InsightType::ApiCallRateInsight, InsightType::ApiErrorRateInsight];
-    let setup = traillake::store::EdsSettings {
-        insight_selectors: Some(types.into_iter().map(|insight_type| InsightSelector { insight_type }).collect()),
-        insights_destination: Some("demo-insights".into()),
-        ..Default::default()
-    };
-    store.update_eds("demo", &setup).await.expect("insights setup");
-    let r = ingest_paths(&store, Some("demo"), &[&trail]).await;
-    assert!(r.events_added >= 3000, "{}", r.summary());
-    traillake::insights::run(&store, "demo", None, &Default::default(), false).await.expect("insights");
+    // The demo's stores, as the demo fills them (CloudTrail, Insights, Config, Okta).
+    let loaded = traillake::demo::tour::load(&store, &trail, Default::default(), false).await.expect("load");
+    assert!(loaded.reports[0].events_added >= 3000, "{}", loaded.reports[0].summary());
+    assert!(loaded.reports[1].events_added > 0 && loaded.reports[2].events_added > 0);
     store
 }
 

@@ -148,7 +148,7 @@ async fn flight_sql_statements_prepared_statements_and_metadata() {
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'default' ORDER BY table_name",
     )
     .await;
-    assert_eq!(strings(&b, 0), vec!["demo", "demo-insights"], "each store once, by name");
+    assert_eq!(strings(&b, 0), vec!["demo", "demo-config", "demo-insights", "demo-okta"], "each store once, by name");
     let (_, b) = sql(&mut c, &format!("SELECT count(*) FROM {id}")).await;
     assert!(first_i64(&b) > 0, "the id still names the store in queries");
 

@@ -40,6 +40,8 @@ const PLANTED: &[(&str, &str)] = &[
     ("unusual-instance-types", "p4d.24xlarge"),
     ("insights-with-top-callers", "DeleteSnapshot"),
     ("events-behind-insights", "user/mallory"),
+    ("config-changes-with-calls", "AuthorizeSecurityGroupIngress"),
+    ("outside-sign-ins-from-new-addresses", "203.0.113.50"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,9 @@ use crate::common::*;
 /// Lake's columns per kind, written from the Lake user guide's "supported event schemas" page
 /// (as summarised in CLOUDTRAIL.md §2.5), not generated from `schemas/`. Where traillake
 /// deliberately differs it says so: `relationships` and `attributions` hold one entry per
-/// relationship / attribute, so they are arrays of the struct Lake's page writes.
+/// relationship / attribute, so they are arrays of the struct Lake's page writes; and every kind
+/// ends with `eventjson, eventjsonchecksum`, which the page lists for CloudTrail events only but
+/// AWS's published Config queries read (`json_parse(eventJson)`).
 const LAKE_SCHEMAS: [(&str, &str); 4] = [
     (
         "insights",
@@ -26,7 +28,7 @@ const LAKE_SCHEMAS: [(&str, &str); 4] = [
          insightaverage double, baselineduration integer, insightduration integer, attributions \
          array<struct<attribute string, insightvalue string, insightaverage double, baselinevalue string, \
          baselineaverage double, insight array<struct<value string, average double>>, \
-         baseline array<struct<value string, average double>>>>>",
+         baseline array<struct<value string, average double>>>>>, eventjson string, eventjsonchecksum string",
     ),
     (
         "config",
@@ -38,7 +40,7 @@ const LAKE_SCHEMAS: [(&str, &str); 4] = [
          availabilityzone string, resourcecreationtime string, configuration map<string,string>, \
          supplementaryconfiguration map<string,string>, relatedevents string, relationships \
          array<struct<name string, resourcetype string, resourceid string, resourcename string>>, \
-         tags map<string,string>>",
+         tags map<string,string>>, eventjson string, eventjsonchecksum string",
     ),
     (
         "audit",
@@ -49,7 +51,7 @@ const LAKE_SCHEMAS: [(&str, &str); 4] = [
          details map<string,string>>, useragent string, eventsource string, eventname string, eventtime string, \
          uid string, requestparameters map<string,string>, responseelements map<string,string>, \
          errorcode string, errormssage string, sourceipaddress string, recipientaccountid string, \
-         additionaleventdata map<string,string>>",
+         additionaleventdata map<string,string>>, eventjson string, eventjsonchecksum string",
     ),
     (
         "evidence",
@@ -62,7 +64,7 @@ const LAKE_SCHEMAS: [(&str, &str); 4] = [
          controldomainname string, frameworkname string, frameworkid string, service string, \
          servicecategory string, resourcearn string, resourcetype string, evidencefolderid string, \
          description string, manualevidences3resourcepath string, evidencefoldername string, \
-         resourcecompliancecheck string>",
+         resourcecompliancecheck string>, eventjson string, eventjsonchecksum string",
     ),
 ];
 
