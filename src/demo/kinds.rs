@@ -80,7 +80,7 @@ pub fn write_config(
             // Patch compliance, as the Systems Manager rule records it (a daily item).
             for d in 0..days.max(1) {
                 let t = start + Duration::days(i64::from(d)) + Duration::hours(6) + Duration::minutes(n as i64);
-                let missing = (d + n as u32) % 3 == 0;
+                let missing = (d + n as u32).is_multiple_of(3);
                 items.push(item(
                     account,
                     "us-east-1",
@@ -277,7 +277,7 @@ pub fn write_okta(
     // The intruder: a failed guess, then in.
     events.push(sign_in("mallory", ATTACKER_IP, incident - Duration::minutes(6), "user.session.start", "FAILURE"));
     events.push(sign_in("mallory", ATTACKER_IP, incident - Duration::minutes(4), "user.session.start", "SUCCESS"));
-    events.sort_by(|a, b| a.0.cmp(&b.0));
+    events.sort_by_key(|e| e.0);
     let dir = okta_dir(out);
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir)?;
