@@ -270,7 +270,8 @@ pub fn write_okta(
                 + Duration::days(i64::from(d))
                 + Duration::hours(8)
                 + Duration::minutes(rng.below(90) as i64 + 5 * i as i64);
-            let ip = format!("198.51.100.{}", 10 + i);
+            // The office addresses the trail's IAM users have (mallory's own is not in AWS's).
+            let ip = format!("198.51.100.{}", if *who == "mallory" { 16 } else { 10 + i });
             events.push(sign_in(who, &ip, t, "user.session.start", "SUCCESS"));
         }
     }

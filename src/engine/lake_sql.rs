@@ -204,6 +204,14 @@ fn plain_args(f: &datafusion::sql::sqlparser::ast::Function) -> Option<Vec<&Expr
 }
 
 fn rewrite_expr(e: &mut Expr, state: &mut SessionState, lambdas: &mut usize) -> Result<(), EngineError> {
+    if let Expr::Cast { expr, data_type, .. } = e {
+        // Trino's casts of JSON (values are JSON text here): to a map of its members, and a
+        // JSON string to its content (`cast(json_extract(x, '$.state') AS varchar)`).
+        if let Some(f) = json_cast(expr, data_type) {
+            *e = parse_expr(&format!("{f}({expr})"))?;
+        }
+        return Ok(());
+    }
     if let Expr::BinaryOp { left, op: BinaryOperator::Eq | BinaryOperator::NotEq, right } = e {
         boolean_as_text(left, right);
         boolean_as_text(right, left);
@@ -439,6 +447,26 @@ fn name_outputs(q: &mut Query) -> OutputNames {
         }
     }
     names
+}
+
+/// The function a Trino cast of JSON becomes, if `data_type` is one (`MAP(VARCHAR, JSON)`,
+/// `MAP(VARCHAR, VARCHAR)`), or a cast of a JSON function's result to text.
+fn json_cast(expr: &Expr, data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<&'static str> {
+    use super::functions::json::{CAST_JSON_MAP_JSON, CAST_JSON_MAP_VARCHAR, CAST_JSON_VARCHAR};
+    use datafusion::sql::sqlparser::ast::DataType as T;
+    let text = |t: &T| matches!(t, T::Varchar(_) | T::String(_) | T::Text | T::CharacterVarying(_));
+    let returns_json = |e: &Expr| match e {
+        Expr::Function(f) => {
+            function_name(f).is_some_and(|n| matches!(n.as_str(), "json_extract" | "json_parse" | "json_array_get"))
+        }
+        _ => false,
+    };
+    match data_type {
+        T::Map(k, v) if text(k) && matches!(**v, T::JSON) => Some(CAST_JSON_MAP_JSON),
+        T::Map(k, v) if text(k) && text(v) => Some(CAST_JSON_MAP_VARCHAR),
+        t if text(t) && returns_json(expr) => Some(CAST_JSON_VARCHAR),
+        _ => None,
+    }
 }
 
 /// The key of a map subscript with a string literal (`['org']`).

@@ -33,6 +33,9 @@ struct LakeDb {
 struct Ids {
     fixture: String,
     generated: String,
+    /// The generated trail's AWS Config history and Okta sign-ins, in stores of those kinds.
+    config: String,
+    audit: String,
 }
 
 /// Events in the generated trail: enough for every published query to find rows.
@@ -44,7 +47,11 @@ impl sqllogictest::AsyncDB for LakeDb {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
-        let sql = sql.replace("FIXTURE_ID", &self.ids.fixture).replace("GENERATED_ID", &self.ids.generated);
+        let sql = sql
+            .replace("FIXTURE_ID", &self.ids.fixture)
+            .replace("GENERATED_ID", &self.ids.generated)
+            .replace("CONFIG_ID", &self.ids.config)
+            .replace("AUDIT_ID", &self.ids.audit);
         let query = self.engine.plan(&sql).await.map_err(|e| SltError(e.to_string()))?;
         let batches: Vec<RecordBatch> = query
             .execute()
@@ -146,8 +153,26 @@ async fn sql_logic_tests() {
     traillake::demo::generate(&trail, &opts).expect("generate");
     let r = ingest_paths(&store, Some("generated"), &[&trail]).await;
     assert_eq!(r.events_added, GENERATED_EVENTS);
+    // The same trail's other kinds (generated apart, so the CloudTrail files stay as above).
+    let kinds_trail = tmp.path().join("generated-kinds");
+    let opts = traillake::demo::GenerateOptions { config: true, audit: true, ..opts };
+    let written = traillake::demo::generate(&kinds_trail, &opts).expect("generate");
+    let of_kind = |kind| traillake::store::EdsSettings { kind: Some(kind), ..lasting.clone() };
+    let config = store.create_eds_with("config", &of_kind(traillake::schema::Kind::Config)).await.expect("create");
+    let audit = store.create_eds_with("okta", &of_kind(traillake::schema::Kind::Audit)).await.expect("create");
+    let r = ingest_paths(&store, Some("config"), &[&kinds_trail]).await;
+    assert_eq!(r.events_added, written.kinds.config_items, "{}", r.summary());
+    let okta = traillake::demo::kinds::okta_dir(&kinds_trail);
+    let opts = traillake::ingest::IngestOptions { progress: false, channel: Some("okta".into()), ..Default::default() };
+    let r = traillake::ingest::ingest(&store, Some("okta"), &[okta.display().to_string()], opts).await.expect("ingest");
+    assert_eq!(r.events_added, written.kinds.audit_events, "{}", r.summary());
     let engine = Arc::new(Engine::open(&store).await.expect("engine"));
-    let ids = Ids { fixture: fixture.id.to_string(), generated: generated.id.to_string() };
+    let ids = Ids {
+        fixture: fixture.id.to_string(),
+        generated: generated.id.to_string(),
+        config: config.id.to_string(),
+        audit: audit.id.to_string(),
+    };
 
     let complete = std::env::var_os("TRAILLAKE_SLT_COMPLETE").is_some();
     let (mut passed, mut failed) = (0usize, 0usize);

@@ -27,7 +27,106 @@ pub(super) fn functions() -> Vec<ScalarUDF> {
         LakeFn::udf("json_array_length", &[], coerce_json, ret_int64, json_array_length),
         LakeFn::udf("json_array_contains", &[], coerce_json_value, ret_bool, json_array_contains),
         LakeFn::udf("json_size", &[], coerce_json_path, ret_int64, json_size),
+        // Trino's casts of JSON, which `lake_sql` rewrites into these calls.
+        LakeFn::udf(CAST_JSON_VARCHAR, &[], coerce_json, ret_utf8, cast_json_varchar),
+        LakeFn::udf(CAST_JSON_MAP_JSON, &[], coerce_json, ret_map, cast_json_map_json),
+        LakeFn::udf(CAST_JSON_MAP_VARCHAR, &[], coerce_json, ret_map, cast_json_map_varchar),
     ]
+}
+
+/// `CAST(json AS VARCHAR)`: a JSON string's content; a number or boolean as written; NULL for
+/// JSON null; objects and arrays as compact JSON text (Trino refuses those; a value of an
+/// unexpected shape must not fail an investigation).
+pub(crate) const CAST_JSON_VARCHAR: &str = "__cast_json_varchar";
+/// `CAST(json AS MAP(VARCHAR, JSON))`: an object's members, values as JSON text.
+pub(crate) const CAST_JSON_MAP_JSON: &str = "__cast_json_map_json";
+/// `CAST(json AS MAP(VARCHAR, VARCHAR))`: an object's members, values as `CAST_JSON_VARCHAR`.
+pub(crate) const CAST_JSON_MAP_VARCHAR: &str = "__cast_json_map_varchar";
+
+fn ret_map(_: &[DataType]) -> Result<DataType> {
+    Ok(crate::schema::map_type())
+}
+
+/// The text `CAST(json AS VARCHAR)` gives for one JSON value.
+fn json_as_varchar(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    match raw.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(raw).ok(),
+        Some(b'n') if raw == "null" => None,
+        Some(b'{' | b'[') => Some(compact_json(raw).into_owned()),
+        Some(_) => Some(raw.to_string()),
+        None => None,
+    }
+}
+
+fn cast_json_varchar(args: &[ArrayRef], _: &DataType) -> Result<ArrayRef> {
+    let docs = strings(&args[0])?;
+    let mut out = StringBuilder::new();
+    for i in 0..docs.len() {
+        out.append_option((!docs.is_null(i)).then(|| json_as_varchar(docs.value(i))).flatten());
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn cast_json_map_json(args: &[ArrayRef], _: &DataType) -> Result<ArrayRef> {
+    json_objects_as_maps(args, |v| Some(compact_json(v).into_owned()))
+}
+
+fn cast_json_map_varchar(args: &[ArrayRef], _: &DataType) -> Result<ArrayRef> {
+    json_objects_as_maps(args, json_as_varchar)
+}
+
+/// Each JSON object as a map of its members (`value` makes each member's value); NULL for
+/// anything that is not an object.
+fn json_objects_as_maps(args: &[ArrayRef], value: impl Fn(&str) -> Option<String>) -> Result<ArrayRef> {
+    use arrow::array::{MapBuilder, MapFieldNames};
+    let docs = strings(&args[0])?;
+    let names = MapFieldNames { entry: "key_value".into(), key: "key".into(), value: "value".into() };
+    let mut out = MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new())
+        .with_values_field(arrow::datatypes::Field::new("value", DataType::Utf8, true));
+    for i in 0..docs.len() {
+        let members =
+            (!docs.is_null(i)).then(|| serde_json::from_str::<indexmap_free::Object<'_>>(docs.value(i)).ok()).flatten();
+        match members {
+            Some(members) => {
+                for (k, v) in members.0 {
+                    out.keys().append_value(k);
+                    out.values().append_option(value(v.get()));
+                }
+                out.append(true)?;
+            }
+            None => out.append(false)?,
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// A JSON object's members in document order, values left as raw JSON.
+mod indexmap_free {
+    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+    use serde_json::value::RawValue;
+
+    pub struct Object<'a>(pub Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+    impl<'de> Deserialize<'de> for Object<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Object<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some((k, v)) = m.next_entry::<std::borrow::Cow<'de, str>, &'de RawValue>()? {
+                        out.push((k, v));
+                    }
+                    Ok(Object(out))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
 }
 
 fn coerce_json(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {

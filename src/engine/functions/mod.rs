@@ -4,7 +4,7 @@
 //! Aggregates that only differ in spelling are rewritten in `engine::lake_sql` instead.
 
 mod collections;
-mod json;
+pub(super) mod json;
 pub(crate) mod lambda;
 mod strings;
 mod time;
