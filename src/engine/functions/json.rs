@@ -86,7 +86,7 @@ fn json_objects_as_maps(args: &[ArrayRef], value: impl Fn(&str) -> Option<String
         .with_values_field(arrow::datatypes::Field::new("value", DataType::Utf8, true));
     for i in 0..docs.len() {
         let members =
-            (!docs.is_null(i)).then(|| serde_json::from_str::<indexmap_free::Object<'_>>(docs.value(i)).ok()).flatten();
+            (!docs.is_null(i)).then(|| serde_json::from_str::<members::Object<'_>>(docs.value(i)).ok()).flatten();
         match members {
             Some(members) => {
                 for (k, v) in members.0 {
@@ -102,11 +102,11 @@ fn json_objects_as_maps(args: &[ArrayRef], value: impl Fn(&str) -> Option<String
 }
 
 /// A JSON object's members in document order, values left as raw JSON.
-mod indexmap_free {
+mod members {
     use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
     use serde_json::value::RawValue;
 
-    pub struct Object<'a>(pub Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+    pub(super) struct Object<'a>(pub(super) Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
 
     impl<'de> Deserialize<'de> for Object<'de> {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
