@@ -3,6 +3,7 @@
 //! Data flows one way: sources → [`ingest`] → [`store`] ← [`engine`] ← front ends ([`cli`], [`repl`]).
 
 pub mod allocator;
+pub mod awsapi;
 pub mod cli;
 pub mod demo;
 pub mod engine;

@@ -52,6 +52,24 @@ pub struct ServeArgs {
     /// Queries running at once; more are refused with a "server busy" error.
     #[arg(long, env = "TRAILLAKE_MAX_CONCURRENT_QUERIES", default_value_t = 64)]
     pub max_concurrent_queries: usize,
+    /// Also answer the AWS CloudTrail API over HTTP (StartQuery, GetQueryResults, …), so boto3
+    /// and the AWS CLI work with `--endpoint-url http://ADDR`.
+    #[arg(long)]
+    pub aws_api: bool,
+    /// Address of the AWS API endpoint.
+    #[arg(long, env = "TRAILLAKE_AWS_ADDR", default_value = "127.0.0.1:4599", requires = "aws_api")]
+    pub aws_addr: SocketAddr,
+    /// An AWS credentials file (`[profile]` sections with aws_access_key_id and
+    /// aws_secret_access_key): requests must be signed (SigV4) with one of its keys. Required off
+    /// loopback.
+    #[arg(long, env = "TRAILLAKE_AWS_CREDENTIALS", requires = "aws_api")]
+    pub aws_credentials: Option<PathBuf>,
+    /// Hours finished queries' results stay available to GetQueryResults (Lake: 7 days).
+    #[arg(long, default_value_t = 168, requires = "aws_api")]
+    pub aws_results_hours: u64,
+    /// Serve only the AWS API (with --aws-api), no Flight SQL endpoint.
+    #[arg(long, requires = "aws_api")]
+    pub no_flight_sql: bool,
 }
 
 /// `--compat` values.
@@ -96,18 +114,56 @@ pub(crate) async fn serve(store_spec: &str, a: ServeArgs) -> Result<i32, Error> 
         compat,
         allow_unauthenticated: a.allow_unauthenticated,
     };
-    let server = flight::start(store, opts).await.map_err(|e| match e {
-        ServeError::Engine(e) => Error::Engine(e),
-        e @ (ServeError::Unauthenticated(_)
-        | ServeError::Bind { .. }
-        | ServeError::TlsFile { .. }
-        | ServeError::Tls(_)) => Error::Usage(e.to_string()),
-        e => Error::Internal(e.to_string()),
-    })?;
-    eprintln!("traillake Flight SQL endpoint on {} ({auth:?}); Ctrl-C stops it", server.url());
+    let aws = match a.aws_api {
+        false => None,
+        true => {
+            let keys = match &a.aws_credentials {
+                Some(path) => crate::awsapi::auth::Keys::load(path).map_err(Error::Usage)?,
+                None => Default::default(),
+            };
+            let options = crate::awsapi::AwsApiOptions {
+                addr: a.aws_addr,
+                keys,
+                allow_unauthenticated: a.allow_unauthenticated,
+                results_ttl: Duration::from_secs(a.aws_results_hours.max(1) * 3600),
+                query_timeout: Duration::from_secs(a.query_timeout.max(1)),
+            };
+            let server = crate::awsapi::start(store.clone(), options).await.map_err(|e| match e {
+                crate::awsapi::AwsApiError::Engine(e) => Error::Engine(e),
+                e => Error::Usage(e.to_string()),
+            })?;
+            let signed = if a.aws_credentials.is_some() { "requests signed with SigV4" } else { "unsigned, loopback" };
+            eprintln!(
+                "traillake AWS CloudTrail API on {} ({signed}): aws cloudtrail --endpoint-url {} …",
+                server.url(),
+                server.url()
+            );
+            Some(server)
+        }
+    };
+    let flight = match a.no_flight_sql {
+        true => None,
+        false => {
+            let server = flight::start(store, opts).await.map_err(|e| match e {
+                ServeError::Engine(e) => Error::Engine(e),
+                e @ (ServeError::Unauthenticated(_)
+                | ServeError::Bind { .. }
+                | ServeError::TlsFile { .. }
+                | ServeError::Tls(_)) => Error::Usage(e.to_string()),
+                e => Error::Internal(e.to_string()),
+            })?;
+            eprintln!("traillake Flight SQL endpoint on {} ({auth:?}); Ctrl-C stops it", server.url());
+            Some(server)
+        }
+    };
     shutdown_signal().await;
     eprintln!("stopping: waiting for running queries to finish");
-    server.stop().await.map_err(|e| Error::Internal(e.to_string()))?;
+    if let Some(server) = aws {
+        server.stop();
+    }
+    if let Some(server) = flight {
+        server.stop().await.map_err(|e| Error::Internal(e.to_string()))?;
+    }
     Ok(0)
 }
 

@@ -3,6 +3,7 @@
 //! Every front end (CLI, REPL, Flight SQL, saved queries) goes through `Engine::query`.
 
 pub mod dialect;
+mod engines;
 mod event_text;
 pub mod functions;
 pub mod lake_sql;
@@ -30,6 +31,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use futures::Stream;
 
+pub use engines::Engines;
 pub use stats::QueryStats;
 
 use lake_table::LakeTable;

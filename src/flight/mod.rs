@@ -9,7 +9,6 @@
 //! - `wire`: the one result schema every client reads.
 
 mod auth;
-mod engines;
 mod handles;
 mod metadata;
 mod planner;

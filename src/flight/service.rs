@@ -32,7 +32,6 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::auth::{Authenticator, Principal};
-use super::engines::Engines;
 use super::handles::{self, PreparedHandle, StatementTicket};
 use super::metadata;
 use super::planner::{Metadata, Server};
@@ -40,6 +39,7 @@ use super::queries::{Phase, Queries};
 use super::running::{QueryLog, Running};
 use super::wire::{wire_schema, Compat};
 use super::Limits;
+use crate::engine::Engines;
 use crate::engine::{Engine, EngineError};
 use crate::store::Store;
 

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["insights"],
     &["error"],
     &["output", "investigate"],
-    &["demo", "repl", "flight"],
+    &["demo", "repl", "flight", "awsapi"],
     &["cli"],
 ];
 

@@ -1,6 +1,7 @@
 //! The one integration-test binary (each extra binary relinks DataFusion).
 
 mod architecture;
+mod awsapi;
 mod cli;
 mod common;
 mod crash;

@@ -7,23 +7,23 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::RwLock;
 
-use crate::engine::Engine;
+use super::Engine;
 use crate::store::Store;
 
 /// The engine queries run on, reopened when an ingest or `eds` command changed the store (checked
 /// at most once per `refresh_interval`) so a long-running server sees new events.
-pub(crate) struct Engines {
+pub struct Engines {
     store: Store,
     current: RwLock<(Arc<Engine>, Instant)>,
     refresh_interval: Duration,
 }
 
 impl Engines {
-    pub(crate) fn new(store: Store, engine: Engine, refresh_interval: Duration) -> Self {
+    pub fn new(store: Store, engine: Engine, refresh_interval: Duration) -> Self {
         Self { store, current: RwLock::new((Arc::new(engine), Instant::now())), refresh_interval }
     }
 
-    pub(crate) async fn get(&self) -> Arc<Engine> {
+    pub async fn get(&self) -> Arc<Engine> {
         {
             let c = self.current.read().await;
             if c.1.elapsed() < self.refresh_interval {
