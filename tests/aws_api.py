@@ -96,6 +96,88 @@ stranger = boto3.client("cloudtrail", endpoint_url=URL, region_name="eu-west-1",
 assert error_code(stranger.list_event_data_stores) == "UnrecognizedClientException"
 assert error_code(lambda: client.describe_trails()) == "UnknownOperationException"
 
+# Event history: each attribute, over the store lookup would choose, newest first, paged.
+from datetime import datetime, timezone
+window = dict(StartTime=datetime(2026, 11, 1, tzinfo=timezone.utc), EndTime=datetime(2026, 11, 16, tzinfo=timezone.utc))
+some_id = client.lookup_events(MaxResults=1, **window)["Events"][0]["EventId"]
+for key, value, check in [
+    ("EventId", some_id, lambda e: e["EventId"] == some_id),
+    ("EventName", "ConsoleLogin", lambda e: e["EventName"] == "ConsoleLogin"),
+    ("ReadOnly", "false", lambda e: e["ReadOnly"] == "false"),
+    ("Username", "mallory", lambda e: e["Username"] == "mallory"),
+    ("ResourceType", "AWS::S3::Bucket", lambda e: any(r["ResourceType"] == "AWS::S3::Bucket" for r in e["Resources"])),
+    ("ResourceName", "prod-customer-data", lambda e: any("prod-customer-data" in r["ResourceName"] for r in e["Resources"])),
+    ("EventSource", "iam.amazonaws.com", lambda e: e["EventSource"] == "iam.amazonaws.com"),
+    ("AccessKeyId", "AKIAEXAMPLEBACKUPKEY", lambda e: e.get("AccessKeyId") == "AKIAEXAMPLEBACKUPKEY"),
+]:
+    events = client.lookup_events(LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}], **window)["Events"]
+    assert events and all(check(e) for e in events), (key, events[:1])
+    assert json.loads(events[0]["CloudTrailEvent"])["eventID"] == events[0]["EventId"]
+    times = [e["EventTime"] for e in events]
+    assert times == sorted(times, reverse=True), key
+paged = [e["EventId"] for page in client.get_paginator("lookup_events").paginate(
+    LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "mallory"}], PaginationConfig={"PageSize": 7}, **window)
+    for e in page["Events"]]
+assert len(paged) == len(set(paged)) == int(os.environ["EXPECTED_MALLORY_EVENTS"]), len(paged)
+
+# Event data stores through the API: the eds commands' rules, AWS's error codes.
+made = client.create_event_data_store(Name="api-made", RetentionPeriod=90, TerminationProtectionEnabled=True)
+assert made["Status"] == "ENABLED" and made["RetentionPeriod"] == 90, made
+assert error_code(lambda: client.create_event_data_store(Name="api-made")) == "EventDataStoreAlreadyExistsException"
+assert error_code(lambda: client.delete_event_data_store(EventDataStore=made["EventDataStoreArn"])) \
+    == "EventDataStoreTerminationProtectedException"
+client.update_event_data_store(EventDataStore=made["EventDataStoreArn"], TerminationProtectionEnabled=False, RetentionPeriod=30)
+client.stop_event_data_store_ingestion(EventDataStore=made["EventDataStoreArn"])
+assert client.get_event_data_store(EventDataStore=made["EventDataStoreArn"])["Status"] == "STOPPED_INGESTION"
+assert error_code(lambda: client.stop_event_data_store_ingestion(EventDataStore=made["EventDataStoreArn"])) \
+    == "InvalidEventDataStoreStatusException"
+client.start_event_data_store_ingestion(EventDataStore=made["EventDataStoreArn"])
+client.delete_event_data_store(EventDataStore=made["EventDataStoreArn"])
+assert client.get_event_data_store(EventDataStore=made["EventDataStoreArn"])["Status"] == "PENDING_DELETION"
+assert client.restore_event_data_store(EventDataStore=made["EventDataStoreArn"])["Status"] == "ENABLED"
+config = client.create_event_data_store(Name="api-config", AdvancedEventSelectors=[
+    {"Name": "config", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["ConfigurationItem"]}]}])
+assert config["AdvancedEventSelectors"][0]["FieldSelectors"][0]["Equals"] == ["ConfigurationItem"], config
+
+# Events from outside AWS: a channel into a store of that kind, PutAuditEvents, queried back.
+okta = client.create_event_data_store(Name="api-okta", AdvancedEventSelectors=[
+    {"Name": "outside", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}])
+channel = client.create_channel(Name="okta-channel", Source="Custom",
+                                Destinations=[{"Type": "EVENT_DATA_STORE", "Location": okta["EventDataStoreArn"]}])
+assert client.get_channel(Channel=channel["ChannelArn"])["Name"] == "okta-channel"
+assert [c["Name"] for c in client.list_channels()["Channels"]] == ["okta-channel"]
+data = boto3.client("cloudtrail-data", endpoint_url=URL, region_name="us-east-1",
+                    aws_access_key_id=KEY, aws_secret_access_key=SECRET)
+import hashlib, base64
+def entry(i, **over):
+    event = {"version": "1.0", "userIdentity": {"type": "User", "principalId": f"user{i}"}, "eventSource": "okta.com",
+             "eventName": "user.session.start", "eventTime": "2026-11-15T02:07:00Z", "UID": f"uid-{i}",
+             "recipientAccountId": "222222222222", "sourceIPAddress": "203.0.113.50"}
+    event.update(over)
+    text = json.dumps(event)
+    return {"id": f"e-{i}", "eventData": text, "eventDataChecksum": base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}
+bad_sum = dict(entry(3), eventDataChecksum="AAAA")
+result = data.put_audit_events(channelArn=channel["ChannelArn"], auditEvents=[entry(1), entry(2), bad_sum, entry(4, UID=None)])
+assert [s["id"] for s in result["successful"]] == ["e-1", "e-2"], result
+assert sorted((f["id"], f["errorCode"]) for f in result["failed"]) == [("e-3", "InvalidChecksum"), ("e-4", "FieldNotFound")], result
+assert error_code(lambda: data.put_audit_events(channelArn=channel["ChannelArn"], auditEvents=[entry(5), entry(5)])) \
+    == "DuplicatedAuditEventIdException"
+okta_id = okta["EventDataStoreArn"].split("/")[-1]
+back = wait(client.start_query(QueryStatement=f"SELECT eventData.userIdentity.principalId AS who, metadata.channelArn AS channel FROM {okta_id} ORDER BY who")["QueryId"])
+rows = client.get_query_results(QueryId=back["QueryId"])["QueryResultRows"]
+assert [{k: v for c in r for k, v in c.items()} for r in rows] == [
+    {"who": "user1", "channel": channel["ChannelArn"]}, {"who": "user2", "channel": channel["ChannelArn"]}], rows
+# Sent again: nothing stored twice.
+data.put_audit_events(channelArn=channel["ChannelArn"], auditEvents=[entry(1)])
+again = wait(client.start_query(QueryStatement=f"SELECT count(*) AS n FROM {okta_id}")["QueryId"])
+assert client.get_query_results(QueryId=again["QueryId"])["QueryResultRows"] == [[{"n": "2"}]]
+client.delete_channel(Channel=channel["ChannelArn"])
+assert error_code(lambda: client.get_channel(Channel=channel["ChannelArn"])) == "ChannelNotFoundException"
+
+# Sample queries: the investigation library.
+found = client.search_sample_queries(SearchPhrase="console sign-ins without MFA")["SearchResults"]
+assert found and found[0]["Name"] == "console-logins-without-mfa", [f["Name"] for f in found]
+
 # The AWS CLI, with a published Lake query (aws-samples top-errors.sql, the time range filled in).
 published = (
     f"SELECT errorCode, errorMessage, COUNT(*) as eventCount FROM {eds} "

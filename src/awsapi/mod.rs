@@ -10,6 +10,8 @@
 //! Others answer `UnknownOperationException` with the list of those served.
 
 pub mod auth;
+mod data;
+mod history;
 mod queries;
 mod stores;
 
@@ -159,7 +161,7 @@ async fn handle(State(api): State<Arc<Api>>, request: Request<Body>) -> Response
     let (parts, body) = request.into_parts();
     let result = match axum::body::to_bytes(body, MAX_BODY).await {
         Err(_) => Err(ApiError::new("ValidationException", "the request body is too large or could not be read")),
-        Ok(bytes) => dispatch(&api, &parts, &bytes).await,
+        Ok(bytes) => dispatch(&api, &parts, &bytes, &request_id).await,
     };
     let (status, body) = match result {
         Ok(v) => (StatusCode::OK, v),
@@ -177,21 +179,41 @@ async fn handle(State(api): State<Arc<Api>>, request: Request<Body>) -> Response
     response
 }
 
-async fn dispatch(api: &Api, parts: &axum::http::request::Parts, body: &Bytes) -> Result<Value, ApiError> {
+async fn dispatch(
+    api: &Api,
+    parts: &axum::http::request::Parts,
+    body: &Bytes,
+    request_id: &str,
+) -> Result<Value, ApiError> {
     if !api.keys.is_empty() {
         api.keys.verify(parts, body)?;
     }
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let Some(operation) = TARGET_PREFIXES.iter().find_map(|p| target.strip_prefix(p)) else {
-        return Err(unknown_operation(target));
-    };
     let input: Value = if body.is_empty() {
         json!({})
     } else {
         serde_json::from_slice(body)
             .map_err(|e| ApiError::new("SerializationException", &format!("the request body is not JSON: {e}")))?
     };
-    match operation {
+    // The cloudtrail-data service speaks REST-JSON: its one operation is a path.
+    if parts.uri.path() == "/PutAuditEvents" && parts.method == axum::http::Method::POST {
+        let out = data::put_audit_events(api, parts.uri.query().unwrap_or_default(), &input, request_id).await;
+        api.engines.changed().await;
+        return out;
+    }
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(operation) = TARGET_PREFIXES.iter().find_map(|p| target.strip_prefix(p)) else {
+        return Err(unknown_operation(target));
+    };
+    let changes = matches!(
+        operation,
+        "CreateEventDataStore"
+            | "UpdateEventDataStore"
+            | "DeleteEventDataStore"
+            | "RestoreEventDataStore"
+            | "StartEventDataStoreIngestion"
+            | "StopEventDataStoreIngestion"
+    );
+    let out = match operation {
         "StartQuery" => queries::start(api, &input).await,
         "DescribeQuery" => queries::describe(api, &input).await,
         "GetQueryResults" => queries::results(api, &input).await,
@@ -199,12 +221,31 @@ async fn dispatch(api: &Api, parts: &axum::http::request::Parts, body: &Bytes) -
         "CancelQuery" => queries::cancel(api, &input).await,
         "ListEventDataStores" => stores::list(api, &input).await,
         "GetEventDataStore" => stores::get(api, &input).await,
+        "CreateEventDataStore" => stores::create(api, &input).await,
+        "UpdateEventDataStore" => stores::update(api, &input).await,
+        "DeleteEventDataStore" => stores::delete(api, &input).await,
+        "RestoreEventDataStore" => stores::restore(api, &input).await,
+        "StartEventDataStoreIngestion" => stores::ingestion(api, &input, true).await,
+        "StopEventDataStoreIngestion" => stores::ingestion(api, &input, false).await,
+        "LookupEvents" => history::lookup_events(api, &input).await,
+        "SearchSampleQueries" => history::search_sample_queries(api, &input).await,
+        "CreateChannel" => data::create_channel(api, &input).await,
+        "GetChannel" => data::get_channel(api, &input).await,
+        "ListChannels" => data::list_channels(api, &input).await,
+        "DeleteChannel" => data::delete_channel(api, &input).await,
         other => Err(unknown_operation(other)),
+    };
+    if changes {
+        // The next query sees the change at once, not after the next refresh.
+        api.engines.changed().await;
     }
+    out
 }
 
-const SERVED: &str =
-    "StartQuery, DescribeQuery, GetQueryResults, ListQueries, CancelQuery, ListEventDataStores, GetEventDataStore";
+const SERVED: &str = "StartQuery, DescribeQuery, GetQueryResults, ListQueries, CancelQuery, \
+ListEventDataStores, GetEventDataStore, CreateEventDataStore, UpdateEventDataStore, DeleteEventDataStore, \
+RestoreEventDataStore, StartEventDataStoreIngestion, StopEventDataStoreIngestion, LookupEvents, \
+SearchSampleQueries, CreateChannel, GetChannel, ListChannels, DeleteChannel; and cloudtrail-data PutAuditEvents";
 
 fn unknown_operation(target: &str) -> ApiError {
     ApiError::new(

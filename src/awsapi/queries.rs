@@ -241,7 +241,10 @@ pub(super) async fn results(api: &Api, input: &Value) -> Result<Value, ApiError>
         Some(n @ 1..=1000) => n as usize,
         Some(_) => return Err(ApiError::new("InvalidMaxResultsException", "MaxQueryResults must be 1 to 1000")),
     };
-    let offset = read_token(input, id)?;
+    let offset = match string(input, "NextToken") {
+        None => 0,
+        Some(t) => read_offset(t, id)?,
+    };
     let all = api.queries.lock();
     let q = all.get(id).ok_or_else(|| not_found(id))?;
     let mut out = json!({"QueryStatus": q.status.name()});
@@ -271,21 +274,20 @@ pub(super) async fn results(api: &Api, input: &Value) -> Result<Value, ApiError>
         "BytesScanned": q.stats.bytes_scanned,
     });
     if end < q.rows.len() {
-        out["NextToken"] = json!(token(id, end));
+        out["NextToken"] = json!(offset_token(id, end));
     }
     Ok(out)
 }
 
 /// An opaque page token (AWS's are at least 4 characters) for `offset` in the listing `scope`.
-fn token(scope: &str, offset: usize) -> String {
+pub(super) fn offset_token(scope: &str, offset: usize) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{scope}:{offset}"))
 }
 
-/// The offset a request's `NextToken` stands for (0 without one).
-fn read_token(input: &Value, scope: &str) -> Result<usize, ApiError> {
+/// The offset a `NextToken` of the listing `scope` stands for.
+pub(super) fn read_offset(t: &str, scope: &str) -> Result<usize, ApiError> {
     use base64::Engine as _;
-    let Some(t) = string(input, "NextToken") else { return Ok(0) };
     let invalid = || ApiError::new("InvalidNextTokenException", "A token you provided is not valid.");
     let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).map_err(|_| invalid())?;
     let text = String::from_utf8(text).map_err(|_| invalid())?;
@@ -303,7 +305,10 @@ pub(super) async fn list(api: &Api, input: &Value) -> Result<Value, ApiError> {
     let status = string(input, "QueryStatus");
     let page = input.get("MaxResults").and_then(Value::as_u64).unwrap_or(1000).clamp(1, 1000) as usize;
     let scope = format!("list:{store}");
-    let offset = read_token(input, &scope)?;
+    let offset = match string(input, "NextToken") {
+        None => 0,
+        Some(t) => read_offset(t, &scope)?,
+    };
     let all = api.queries.lock();
     let mut found: Vec<(&String, &Query)> = all
         .iter()
@@ -320,7 +325,7 @@ pub(super) async fn list(api: &Api, input: &Value) -> Result<Value, ApiError> {
         .collect();
     let mut out = json!({ "Queries": queries });
     if end < found.len() {
-        out["NextToken"] = json!(token(&scope, end));
+        out["NextToken"] = json!(offset_token(&scope, end));
     }
     Ok(out)
 }

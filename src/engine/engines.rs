@@ -23,6 +23,12 @@ impl Engines {
         Self { store, current: RwLock::new((Arc::new(engine), Instant::now())), refresh_interval }
     }
 
+    /// Makes the next `get` check the store (after a change made through this server).
+    pub async fn changed(&self) {
+        let mut c = self.current.write().await;
+        c.1 = Instant::now().checked_sub(self.refresh_interval).unwrap_or(c.1);
+    }
+
     pub async fn get(&self) -> Arc<Engine> {
         {
             let c = self.current.read().await;

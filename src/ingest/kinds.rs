@@ -229,9 +229,9 @@ fn config_item(item: &Json) -> Result<Json, Rejection> {
     }))
 }
 
-/// An event from outside AWS, checked as `PutAuditEvents` checks it (Lake's error codes), as
-/// Lake's `ActivityAuditLog` event.
-fn audit_event(record: &Json, ctx: &ShapeContext) -> Result<Json, Rejection> {
+/// An event from outside AWS (a `PutAuditEvents` entry or an `eventData` object), checked as
+/// `PutAuditEvents` checks it (Lake's error codes), as Lake's `ActivityAuditLog` event.
+pub fn audit_event(record: &Json, ctx: &ShapeContext) -> Result<Json, Rejection> {
     let invalid = |code: &'static str, message: String| Rejection::Lake { code, message };
     // A `PutAuditEvents` entry, or the event data itself.
     let (source_id, data) = match (record.get("eventData"), record.get("id")) {

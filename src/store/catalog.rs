@@ -212,6 +212,29 @@ impl EdsRecord {
 pub struct Catalog {
     pub format_version: u32,
     pub event_data_stores: Vec<EdsRecord>,
+    /// Channels events from outside AWS arrive on (`PutAuditEvents`), each naming its stores.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChannelRecord>,
+}
+
+/// A channel for events from outside AWS, as CloudTrail's CreateChannel makes one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelRecord {
+    pub arn: String,
+    pub name: String,
+    /// `Custom`, or a partner's source name.
+    pub source: String,
+    /// The ids of the event data stores (of kind audit) its events go to.
+    pub destinations: Vec<EdsId>,
+    pub created_timestamp: DateTime<Utc>,
+}
+
+impl ChannelRecord {
+    /// Whether `key` (an ARN, the id at its end, or the name) names this channel.
+    pub fn is_named(&self, key: &str) -> bool {
+        self.arn == key || self.name == key || self.arn.rsplit('/').next() == Some(key)
+    }
 }
 
 /// Names as CloudTrail accepts them: 3–128 characters of letters, digits, `.`, `_`, `-`.
@@ -239,7 +262,7 @@ mod tests {
     #[test]
     fn names_ids_and_arns_resolve() {
         let rec = EdsRecord::new("prod-trail", Utc::now());
-        let cat = Catalog { format_version: 1, event_data_stores: vec![rec.clone()] };
+        let cat = Catalog { format_version: 1, event_data_stores: vec![rec.clone()], channels: Vec::new() };
         assert!(cat.find("prod-trail").is_some());
         assert!(cat.find(&rec.id.to_string().to_uppercase()).is_some());
         assert!(cat.find(&rec.arn).is_some());

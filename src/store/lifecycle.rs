@@ -166,6 +166,57 @@ impl Store {
         .await
     }
 
+    /// Creates a channel for events from outside AWS delivering to `destinations` (stores of kind
+    /// audit, by id, name or ARN).
+    pub async fn create_channel(
+        &self,
+        name: &str,
+        source: &str,
+        destinations: &[String],
+    ) -> Result<catalog::ChannelRecord, StoreError> {
+        catalog::validate_name(name).map_err(StoreError::Invalid)?;
+        self.change_catalog(|cat| {
+            if cat.channels.iter().any(|c| c.name == name) {
+                return Err(StoreError::NameTaken(name.to_string()));
+            }
+            let mut ids = Vec::new();
+            for d in destinations {
+                let rec = cat.find(d).ok_or_else(|| StoreError::NotFound(d.clone()))?;
+                if rec.kind != Kind::Audit {
+                    return Err(StoreError::Invalid(format!(
+                        "channel destination {} holds {} events; it must be an event data store of kind audit",
+                        rec.name, rec.kind
+                    )));
+                }
+                ids.push(rec.id);
+            }
+            if ids.is_empty() {
+                return Err(StoreError::Invalid("a channel needs a destination event data store".into()));
+            }
+            let id = uuid::Uuid::new_v4();
+            let channel = catalog::ChannelRecord {
+                arn: format!("arn:aws:cloudtrail:{}:{}:channel/{id}", catalog::LOCAL_REGION, catalog::LOCAL_ACCOUNT),
+                name: name.to_string(),
+                source: source.to_string(),
+                destinations: ids,
+                created_timestamp: Utc::now(),
+            };
+            cat.channels.push(channel.clone());
+            Ok(channel)
+        })
+        .await
+    }
+
+    /// Removes a channel (events already stored stay).
+    pub async fn delete_channel(&self, key: &str) -> Result<catalog::ChannelRecord, StoreError> {
+        self.change_catalog(|cat| {
+            let i =
+                cat.channels.iter().position(|c| c.is_named(key)).ok_or_else(|| StoreError::NotFound(key.into()))?;
+            Ok(cat.channels.remove(i))
+        })
+        .await
+    }
+
     /// Notes how far an Insights run over `key` judged (not a settings change: the store's
     /// update time stays).
     pub async fn record_insights_checked(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError> {

@@ -126,9 +126,11 @@ impl Store {
                 serde_json::from_slice(&bytes)
                     .map_err(|source| StoreError::CatalogCorrupt { path: self.catalog_display(), source })
             }
-            Err(object_store::Error::NotFound { .. }) => {
-                Ok(Catalog { format_version: CATALOG_FORMAT_VERSION, event_data_stores: Vec::new() })
-            }
+            Err(object_store::Error::NotFound { .. }) => Ok(Catalog {
+                format_version: CATALOG_FORMAT_VERSION,
+                event_data_stores: Vec::new(),
+                channels: Vec::new(),
+            }),
             Err(e) => Err(e.into()),
         }
     }

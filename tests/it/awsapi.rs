@@ -27,6 +27,14 @@ async fn boto3_and_the_aws_cli_run_lake_queries_against_a_local_store() {
          GROUP BY errorCode, errorMessage ORDER BY eventCount DESC LIMIT 10",
     )
     .await;
+    let mallory = count(
+        &store,
+        &format!(
+            "SELECT count(*) FROM demo WHERE eventTime >= '2026-11-01 00:00:00' AND eventTime <= '2026-11-16 00:00:00' AND ({}) = 'mallory'",
+            traillake::investigate::lookup::USERNAME_SQL
+        ),
+    )
+    .await;
     // A secret with the characters real ones have (/ and +), a key of AWS's length.
     let (key, secret) = ("AKIATRAILLAKETEST001", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
     let credentials = tmp.path().join("credentials");
@@ -67,6 +75,7 @@ async fn boto3_and_the_aws_cli_run_lake_queries_against_a_local_store() {
         .env("EXPECTED_EVENTS", events.to_string())
         .env("EXPECTED_BY_EVENT_NAME", serde_json::to_string(&by_name).expect("json"))
         .env("EXPECTED_TOP_ERRORS", serde_json::to_string(&top_errors).expect("json"))
+        .env("EXPECTED_MALLORY_EVENTS", mallory.to_string())
         .output()
         .expect("python");
     let _ = child.kill();
