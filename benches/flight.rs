@@ -5,6 +5,10 @@
 //! counts, one-day breakdowns, error rankings and recent-event lists. Prints p50, p99 and max
 //! latency (plan + fetch), throughput, and fails on any error.
 //!
+//! Then the same mix through the AWS API (`serve --aws-api`) with boto3, as many client threads
+//! (tests/… `benches/support/aws_api_mix.py`: StartQuery, DescribeQuery until done, every page of
+//! GetQueryResults), when boto3 is installed.
+//!
 //! `cargo bench --bench flight` (env BENCH_EVENTS, default 200000; BENCH_CLIENTS, BENCH_QUERIES).
 
 use std::time::{Duration, Instant};
@@ -42,7 +46,9 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let (_, store_dir) = bench_store::cached(events, &rt);
     let store = Store::open(store_dir.to_str().expect("utf8")).expect("store");
+    let aws_store = store.clone();
     let eds = rt.block_on(store.catalog()).expect("catalog").event_data_stores[0].id.to_string();
+    let aws_eds = eds.clone();
 
     rt.block_on(async move {
         let opts = ServeOptions {
@@ -108,4 +114,54 @@ fn main() {
         );
         server.stop().await.expect("stop");
     });
+    aws_api(&rt, aws_store, &aws_eds, clients, per_client);
+}
+
+/// The same mix through the AWS API with boto3.
+fn aws_api(rt: &tokio::runtime::Runtime, store: Store, eds: &str, clients: usize, per_client: usize) {
+    let boto3 = std::process::Command::new("python3").args(["-c", "import boto3"]).output();
+    if !boto3.is_ok_and(|o| o.status.success()) {
+        println!("AWS API: not measured (pip install boto3)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("traillake-bench-aws-{}", std::process::id()));
+    std::fs::write(&dir, "[bench]\naws_access_key_id = AKIATRAILLAKEBENCH01\naws_secret_access_key = bench-secret\n")
+        .expect("credentials");
+    let options = traillake::awsapi::AwsApiOptions {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        keys: traillake::awsapi::auth::Keys::load(&dir).expect("keys"),
+        allow_unauthenticated: false,
+        results_ttl: Duration::from_secs(3600),
+        query_timeout: Duration::from_secs(300),
+    };
+    let server = rt.block_on(traillake::awsapi::start(store, options)).expect("start");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/support/aws_api_mix.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .env("AWS_URL", server.url())
+        .env("AWS_ACCESS_KEY_ID", "AKIATRAILLAKEBENCH01")
+        .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("EDS", eds)
+        .env("CLIENTS", clients.to_string())
+        .env("QUERIES", per_client.to_string())
+        .env("MIX", serde_json::to_string(&QUERIES).expect("json"))
+        .output()
+        .expect("python");
+    server.stop();
+    let _ = std::fs::remove_file(&dir);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    assert_eq!(r["errors"], 0, "{r}");
+    println!(
+        "AWS API (boto3), same mix: {clients} client threads x {per_client} queries = {} queries, 0 errors; \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.1} queries/s over {:.1} s",
+        r["queries"],
+        r["p50"].as_f64().unwrap_or(f64::NAN),
+        r["p99"].as_f64().unwrap_or(f64::NAN),
+        r["max"].as_f64().unwrap_or(f64::NAN),
+        r["qps"].as_f64().unwrap_or(f64::NAN),
+        r["wall"].as_f64().unwrap_or(f64::NAN),
+    );
 }
