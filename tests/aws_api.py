@@ -72,6 +72,12 @@ assert flat == [{"eventname": r["eventname"], "n": str(r["n"])} for r in expecte
 assert pages == (len(expected) + 6) // 7, pages
 assert all(len(cell) == 1 for row in rows for cell in row), "each cell a single-key map"
 
+# QueryParameters bound to the statement's `?`, as strings.
+pq = wait(client.start_query(QueryStatement=f"SELECT count(*) AS n FROM {eds} WHERE eventName = ?",
+                             QueryParameters=["ConsoleLogin"])["QueryId"])
+got = client.get_query_results(QueryId=pq["QueryId"])["QueryResultRows"]
+assert got == [[{"n": os.environ["EXPECTED_CONSOLE_LOGINS"]}]], got
+
 # Listed under its store; a statement that cannot run comes back at once with AWS's code.
 listed = client.list_queries(EventDataStore=eds)["Queries"]
 assert any(q["QueryId"] == qid and q["QueryStatus"] == "FINISHED" for q in listed), listed

@@ -132,6 +132,13 @@ pub(crate) async fn serve(store_spec: &str, a: ServeArgs) -> Result<i32, Error> 
                 crate::awsapi::AwsApiError::Engine(e) => Error::Engine(e),
                 e => Error::Usage(e.to_string()),
             })?;
+            if !a.aws_addr.ip().is_loopback() {
+                eprintln!(
+                    "warning: the AWS API is plain HTTP: requests and results cross the network unencrypted; \
+                     put a TLS proxy in front of {}",
+                    a.aws_addr
+                );
+            }
             let signed = if a.aws_credentials.is_some() { "requests signed with SigV4" } else { "unsigned, loopback" };
             eprintln!(
                 "traillake AWS CloudTrail API on {} ({signed}): aws cloudtrail --endpoint-url {} …",

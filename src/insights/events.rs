@@ -6,11 +6,11 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use serde_json::{json, Value as Json};
-use sha2::{Digest, Sha256};
 
 use super::detect::{Burst, Params};
 use super::{rfc3339, table_ref, timestamp_literal, type_condition, InsightsError, SeriesKey};
 use crate::engine::Engine;
+use crate::ingest::kinds::derived_id;
 use crate::store::catalog::InsightType;
 use crate::store::EdsRecord;
 
@@ -181,16 +181,6 @@ fn attribution_json(a: &Attribution) -> Json {
         o["baselineAverage"] = json!(avg);
     }
     o
-}
-
-/// A UUID (version 8: made from a hash) of `parts`: the same Insight always gets the same ids.
-fn derived_id(parts: &[&str]) -> String {
-    let digest = Sha256::digest(parts.join("\u{1f}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    bytes[6] = (bytes[6] & 0x0f) | 0x80;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    uuid::Uuid::from_bytes(bytes).hyphenated().to_string()
 }
 
 /// A SQL string literal.

@@ -27,6 +27,7 @@ async fn boto3_and_the_aws_cli_run_lake_queries_against_a_local_store() {
          GROUP BY errorCode, errorMessage ORDER BY eventCount DESC LIMIT 10",
     )
     .await;
+    let logins = count(&store, "SELECT count(*) FROM demo WHERE eventName = 'ConsoleLogin'").await;
     let mallory = count(
         &store,
         &format!(
@@ -76,6 +77,7 @@ async fn boto3_and_the_aws_cli_run_lake_queries_against_a_local_store() {
         .env("EXPECTED_BY_EVENT_NAME", serde_json::to_string(&by_name).expect("json"))
         .env("EXPECTED_TOP_ERRORS", serde_json::to_string(&top_errors).expect("json"))
         .env("EXPECTED_MALLORY_EVENTS", mallory.to_string())
+        .env("EXPECTED_CONSOLE_LOGINS", logins.to_string())
         .output()
         .expect("python");
     let _ = child.kill();
