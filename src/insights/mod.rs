@@ -154,9 +154,12 @@ pub async fn run(
     }
     report.events = records.iter().filter_map(|r| serde_json::from_str(r).ok()).collect();
     if !dry_run {
-        let key = format!("insights:{}:{}..{}", rec.id, rfc3339(from), rfc3339(data_end));
-        let added = crate::ingest::ingest_records(store, &destination.id.to_string(), &key, &records).await?;
-        report.events_added = added.events_added;
+        // Nothing found, nothing written: a run after every ingest must not add empty commits.
+        if !records.is_empty() {
+            let key = format!("insights:{}:{}..{}", rec.id, rfc3339(from), rfc3339(data_end));
+            let added = crate::ingest::ingest_records(store, &destination.id.to_string(), &key, &records).await?;
+            report.events_added = added.events_added;
+        }
         let until = DateTime::from_timestamp(data_end * 60, 0).unwrap_or_default();
         store.record_insights_checked(&rec.id.to_string(), until).await?;
     }
