@@ -35,8 +35,10 @@ def wait(query_id):
     sys.exit(f"query {query_id} did not finish")
 
 
-# Event data stores, as AWS describes them.
-stores = {s["Name"]: s for s in client.list_event_data_stores()["EventDataStores"]}
+# Event data stores, as AWS describes them; every answer carries a request id.
+listing = client.list_event_data_stores()
+assert len(listing["ResponseMetadata"]["RequestId"]) == 36, listing["ResponseMetadata"]
+stores = {s["Name"]: s for s in listing["EventDataStores"]}
 assert "demo" in stores, stores.keys()
 demo = stores["demo"]
 assert demo["Status"] == "ENABLED" and demo["EventDataStoreArn"].startswith("arn:aws:cloudtrail:"), demo

@@ -201,4 +201,47 @@ mod tests {
         let _ = std::fs::remove_file(&dir);
         assert!(parse_amz_date("20261207T153000Z").is_some() && parse_amz_date("2026-12-07").is_none());
     }
+
+    /// A request signed by `aws-sigv4` at `time` with `secret`, as a client would send it.
+    fn signed_request(secret: &str, time: SystemTime) -> (Parts, Vec<u8>) {
+        let body = br#"{"QueryStatement":"SELECT 1"}"#.to_vec();
+        let headers =
+            [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "CloudTrail_20131101.StartQuery")];
+        let identity = Credentials::new("AKIDTEST", secret, None, None, "test").into();
+        let params = SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("cloudtrail")
+            .time(time)
+            .settings(SigningSettings::default())
+            .build()
+            .expect("params");
+        let request =
+            SignableRequest::new("POST", "http://127.0.0.1:4599/", headers.iter().copied(), SignableBody::Bytes(&body))
+                .expect("signable");
+        let (instructions, _) = sign(request, &params.into()).expect("sign").into_parts();
+        let mut builder = axum::http::Request::builder().method("POST").uri("/").header("host", "127.0.0.1:4599");
+        for (k, v) in headers {
+            builder = builder.header(k, v);
+        }
+        for (k, v) in instructions.headers() {
+            builder = builder.header(k, v);
+        }
+        let (parts, ()) = builder.body(()).expect("request").into_parts();
+        (parts, body)
+    }
+
+    #[test]
+    fn signatures_are_checked_and_stale_ones_refused() {
+        let keys = Keys { keys: HashMap::from([("AKIDTEST".to_string(), ("secret/+key".to_string(), None))]) };
+        let (parts, body) = signed_request("secret/+key", SystemTime::now());
+        assert!(keys.verify(&parts, &body).is_ok());
+        let code = |r: Result<(), ApiError>| r.err().map(|e| e.code).unwrap_or_default();
+        assert_eq!(code(keys.verify(&parts, b"{}")), "InvalidSignatureException", "a changed body");
+        let (parts, body) = signed_request("wrong", SystemTime::now());
+        assert_eq!(code(keys.verify(&parts, &body)), "InvalidSignatureException");
+        let (parts, body) = signed_request("secret/+key", SystemTime::now() - Duration::from_secs(20 * 60));
+        let stale = keys.verify(&parts, &body).err().expect("refused");
+        assert!(stale.code == "InvalidSignatureException" && stale.message.contains("expired"), "{stale:?}");
+    }
 }
