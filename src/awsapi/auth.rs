@@ -241,7 +241,7 @@ mod tests {
         let (parts, body) = signed_request("wrong", SystemTime::now());
         assert_eq!(code(keys.verify(&parts, &body)), "InvalidSignatureException");
         let (parts, body) = signed_request("secret/+key", SystemTime::now() - Duration::from_secs(20 * 60));
-        let stale = keys.verify(&parts, &body).err().expect("refused");
+        let stale = keys.verify(&parts, &body).expect_err("refused");
         assert!(stale.code == "InvalidSignatureException" && stale.message.contains("expired"), "{stale:?}");
     }
 }
