@@ -144,9 +144,12 @@ pub(super) async fn put_audit_events(
     if !records.is_empty() {
         for (store, _) in &stores {
             let key = format!("putauditevents:{}:{request_id}", channel.arn);
-            crate::ingest::ingest_records(&api.store, store, &key, &records)
-                .await
-                .map_err(|e| ApiError::internal(&format!("the events could not be stored: {e}")))?;
+            crate::ingest::ingest_records(&api.store, store, &key, &records).await.map_err(|e| match e {
+                crate::ingest::IngestError::NotIngestible { .. } => {
+                    ApiError::new("InactiveEventDataStoreException", &e.to_string())
+                }
+                e => ApiError::internal(&format!("the events could not be stored: {e}")),
+            })?;
         }
     }
     Ok(json!({"successful": successful, "failed": failed}))
