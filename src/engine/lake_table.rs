@@ -39,7 +39,7 @@ use deltalake::DeltaTable;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectMeta;
 
-use crate::schema::{self, EventSchema, CHECKSUM_COLUMN};
+use crate::schema::{self, EventSchema, CHECKSUM_COLUMN, EVENT_CONTEXT_COLUMN};
 use crate::store::StoreError;
 
 /// The column whose per-file range the log records and queries prune on.
@@ -101,7 +101,17 @@ impl LakeTable {
         // Tables created when the checksum was stored hold it in every file (it is still
         // computed on read, so both kinds of table answer alike).
         let legacy = crate::store::table::stores_checksum(table);
-        let file_schema = read_schema(if legacy { &s.arrow } else { &s.files });
+        let file_schema = match legacy {
+            true => {
+                // The files' columns plus the checksum those tables stored.
+                let kept = s.spec.fields.iter().filter(|f| {
+                    f.name == CHECKSUM_COLUMN || !f.derived.is_some_and(schema::Derived::is_computed_on_read)
+                });
+                let fields: Vec<Field> = kept.map(schema::field_to_arrow).collect();
+                read_schema(&Arc::new(Schema::new(fields)))
+            }
+            false => read_schema(&s.files),
+        };
         let text_refs = s.text_ref_columns().map(|(name, code)| (name.to_string(), code)).collect();
         Ok(Self { schema: read_schema(&s.arrow), file_schema, store_url, files, text_refs })
     }
@@ -179,12 +189,13 @@ impl TableProvider for LakeTable {
             outputs.push(match self.schema.field(i).name().as_str() {
                 CHECKSUM_COLUMN => Output::Checksum,
                 EVENT_JSON_COLUMN => Output::EventJson,
+                EVENT_CONTEXT_COLUMN => Output::EventContext,
                 name => Output::File(position_of(&mut file_columns, self.file_schema.index_of(name)?)),
             });
         }
         // The event text is stored with references to other columns' values (see
         // `schema::event_text`): restoring it needs those columns too.
-        let restore_from = match outputs.iter().any(|o| matches!(o, Output::EventJson | Output::Checksum)) {
+        let restore_from = match outputs.iter().any(|o| !matches!(o, Output::File(_))) {
             true => {
                 let mut at = vec![position_of(&mut file_columns, self.file_schema.index_of(EVENT_JSON_COLUMN)?)];
                 for (name, _) in &self.text_refs {
@@ -251,9 +262,20 @@ impl TableProvider for LakeTable {
             datafusion::logical_expr::lit("hex"),
         );
         let digest = datafusion::logical_expr::cast(digest, DataType::Utf8View);
+        // `eventContext`, as a map of its members, from the event text (see `schema::Derived`).
+        let function = |name: &str| {
+            state.scalar_functions().get(name).cloned().ok_or_else(|| {
+                datafusion::error::DataFusionError::Internal(format!("function {name} is not registered"))
+            })
+        };
+        let member = function("json_extract")?
+            .call(vec![datafusion::logical_expr::col(RESTORED_TEXT), datafusion::logical_expr::lit("$.eventContext")]);
+        let context = function(super::functions::json::CAST_JSON_MAP_JSON)?.call(vec![member]);
+        let with_text_schema = DFSchema::try_from(with_text.schema())?;
         let computed = Computed {
             text: Arc::new(PhysicalColumn::new(RESTORED_TEXT, text_at)),
-            checksum: state.create_physical_expr(digest, &DFSchema::try_from(with_text.schema())?)?,
+            checksum: state.create_physical_expr(digest, &with_text_schema)?,
+            context: state.create_physical_expr(context, &with_text_schema)?,
         };
         reorder(with_text, &outputs, Some(computed))
     }
@@ -266,6 +288,7 @@ const RESTORED_TEXT: &str = "__traillake_restored_eventjson";
 struct Computed {
     text: Arc<dyn PhysicalExpr>,
     checksum: Arc<dyn PhysicalExpr>,
+    context: Arc<dyn PhysicalExpr>,
 }
 
 /// Where one output column of a scan comes from.
@@ -277,6 +300,8 @@ enum Output {
     EventJson,
     /// The checksum of the event text.
     Checksum,
+    /// The event text's `eventContext` as a map.
+    EventContext,
 }
 
 /// Position of `index` in `columns`, added at the end if absent.
@@ -306,7 +331,8 @@ fn reorder(
             }
             (Output::EventJson, Some(c)) => (Arc::clone(&c.text), EVENT_JSON_COLUMN.to_string()),
             (Output::Checksum, Some(c)) => (Arc::clone(&c.checksum), CHECKSUM_COLUMN.to_string()),
-            (Output::EventJson | Output::Checksum, None) => {
+            (Output::EventContext, Some(c)) => (Arc::clone(&c.context), EVENT_CONTEXT_COLUMN.to_string()),
+            (Output::EventJson | Output::Checksum | Output::EventContext, None) => {
                 return Err(datafusion::error::DataFusionError::Internal(
                     "computed column without its expression".into(),
                 ))

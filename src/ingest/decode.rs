@@ -681,7 +681,7 @@ impl EventBatchBuilder {
                     Arc::new(text)
                 }
                 // Computed from eventjson when read (see `Derived`).
-                (Some(Derived::EventJsonSha256), _) => continue,
+                (Some(Derived::EventJsonSha256 | Derived::EventContext), _) => continue,
                 (None, Some(col)) => col.finish()?,
                 (None, None) => unreachable!("every non-derived field has a column"),
             });

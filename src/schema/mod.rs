@@ -220,16 +220,22 @@ pub enum Derived {
     /// stored: 32 incompressible bytes per event would cost a fifth of the store for a value
     /// that is a function of another column.
     EventJsonSha256,
+    /// The event's `eventContext` (Lake's enriched events: `requestContext`, `tagContext`) as a
+    /// map of its top-level keys, read from `eventjson` when queried: rare, and not stored, so
+    /// stores made before it existed answer it too.
+    EventContext,
 }
 
 /// The column holding `Derived::EventJsonSha256` (computed on read; stored by tables created
 /// before that).
 pub const CHECKSUM_COLUMN: &str = "eventjsonchecksum";
+/// The column holding `Derived::EventContext` (computed on read).
+pub const EVENT_CONTEXT_COLUMN: &str = "eventcontext";
 
 impl Derived {
     /// Whether the column is computed when read rather than stored.
     pub fn is_computed_on_read(self) -> bool {
-        matches!(self, Derived::EventJsonSha256)
+        matches!(self, Derived::EventJsonSha256 | Derived::EventContext)
     }
 }
 

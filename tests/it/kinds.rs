@@ -401,3 +401,34 @@ fn kill_minus_nine_then_rerun_stores_each_outside_event_once() {
         (Some(total), Some(total), Some(total))
     );
 }
+
+#[test]
+fn enriched_cloudtrail_events_answer_eventcontext() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("enriched.json");
+    let with = json!({
+        "eventVersion": "1.11", "eventTime": "2026-11-14T10:00:00Z", "eventSource": "s3.amazonaws.com",
+        "eventName": "PutObject", "awsRegion": "us-east-1", "eventID": "00000000-0000-4000-8000-0000000000e1",
+        "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::222222222222:assumed-role/app/x"},
+        "eventContext": {
+            "requestContext": {"aws:SourceVpc": "vpc-0aa"},
+            "tagContext": {"resourceTags": [{"arn": "arn:aws:s3:::prod-data", "tags": {"team": "payments"}}],
+                           "principalTags": {"team": "payments", "env": "prod"}}
+        }
+    });
+    let without = json!({"eventVersion": "1.09", "eventTime": "2026-11-14T10:01:00Z", "eventSource": "s3.amazonaws.com",
+        "eventName": "GetObject", "awsRegion": "us-east-1", "eventID": "00000000-0000-4000-8000-0000000000e2"});
+    write(&file, &json!({"Records": [with, without]}).to_string());
+    let st = tmp.path().join("store");
+    ok(&run(&["eds", "create", "trail", "--retention-period", "3653"], &st));
+    ok(&run(&["ingest", "--eds", "trail", file.to_str().expect("utf8")], &st));
+    let rows = query(
+        &st,
+        "SELECT eventName, json_extract_scalar(element_at(eventContext, 'tagContext'), '$.principalTags.team') AS team, \
+         json_extract_scalar(eventContext['requestContext'], '$[\"aws:SourceVpc\"]') AS vpc, cardinality(map_keys(eventcontext)) AS keys \
+         FROM trail ORDER BY eventTime",
+    );
+    assert_eq!(rows[0], json!({"eventname": "PutObject", "team": "payments", "vpc": "vpc-0aa", "keys": 2}), "{rows:?}");
+    assert_eq!(rows[1]["team"], Value::Null, "{rows:?}");
+    assert_eq!(rows[1]["keys"], Value::Null, "no eventContext: NULL");
+}
