@@ -16,6 +16,7 @@ pub mod investigate;
 pub mod keys;
 pub mod output;
 pub mod repl;
+pub mod rules;
 pub mod s3;
 pub mod schema;
 pub mod store;

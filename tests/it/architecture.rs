@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// Layers, lowest first; the same table as `docs/architecture.md`.
 const LAYERS: &[&[&str]] = &[
-    &["allocator", "schema", "tape", "human", "s3", "keys"],
+    &["allocator", "schema", "tape", "human", "s3", "keys", "rules"],
     &["store"],
     &["ingest", "engine"],
     &["insights"],
