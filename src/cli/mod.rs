@@ -338,10 +338,21 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             }
             // Insights over the store just ingested into, when it is set up for them.
             let rec = store.resolve(&reports[0].eds_id).await?;
+            // The events are committed whatever happens here: a failed Insights run is reported,
+            // and `traillake insights run` computes them later.
             let insights = match rec.insight_selectors.is_empty() {
                 true => None,
                 false => {
-                    Some(crate::insights::run(&store, &rec.id.to_string(), None, &Default::default(), false).await?)
+                    match crate::insights::run(&store, &rec.id.to_string(), None, &Default::default(), false).await {
+                        Ok(report) => Some(report),
+                        Err(e) => {
+                            eprintln!(
+                            "warning: Insights over {} were not computed: {e}; `traillake insights run {}` computes them later",
+                            rec.name, rec.name
+                        );
+                            None
+                        }
+                    }
                 }
             };
             match a.format {
