@@ -75,16 +75,7 @@ pub async fn list(
     };
     let mut out = Vec::new();
     for rec in &stores {
-        let condition = from.as_deref().map(|arn| format!(" WHERE insightsource = '{}'", arn.replace('\'', "''")));
-        let sql = format!(
-            "SELECT sharedeventid, insightstate, eventtime, insighttype, insighteventsource, insighteventname, \
-             insighterrorcode, awsregion, recipientaccountid, insightsource, insightcontext.baselineaverage, \
-             insightcontext.insightaverage, insightcontext.insightduration, insightcontext.attributions FROM {}{}",
-            table_ref(rec),
-            condition.unwrap_or_default()
-        );
-        let batches = engine.context().sql(&sql).await?.collect().await?;
-        out.extend(summaries(&rec.name, &batches)?);
+        out.extend(read(&engine, rec, from.as_deref()).await?);
     }
     if let Some(since) = since {
         let since = since.format("%Y-%m-%dT%H:%M:%SZ").to_string();
@@ -103,18 +94,9 @@ pub(super) async fn earliest_open_start(
     destination: &EdsRecord,
     at: i64,
 ) -> Result<i64, InsightsError> {
-    let sql = format!(
-        "SELECT sharedeventid, insightstate, eventtime, insighttype, insighteventsource, insighteventname, \
-         insighterrorcode, awsregion, recipientaccountid, insightsource, insightcontext.baselineaverage, \
-         insightcontext.insightaverage, insightcontext.insightduration, insightcontext.attributions \
-         FROM {} WHERE insightsource = '{}'",
-        table_ref(destination),
-        source.arn.replace('\'', "''")
-    );
-    let batches = engine.context().sql(&sql).await?.collect().await?;
     let at_text = super::rfc3339(at);
     let mut earliest = at;
-    for s in summaries(&destination.name, &batches)? {
+    for s in read(engine, destination, Some(&source.arn)).await? {
         let covers = s.start < at_text && s.end.as_ref().is_none_or(|e| *e > at_text);
         if covers {
             if let Ok(t) = DateTime::parse_from_rfc3339(&s.start) {
@@ -123,6 +105,20 @@ pub(super) async fn earliest_open_start(
         }
     }
     Ok(earliest)
+}
+
+/// The Insights in the store `rec` (those computed over the store `source`, an ARN, when given).
+async fn read(engine: &Engine, rec: &EdsRecord, source: Option<&str>) -> Result<Vec<InsightSummary>, InsightsError> {
+    let condition = source.map(|arn| format!(" WHERE insightsource = '{}'", arn.replace('\'', "''")));
+    let sql = format!(
+        "SELECT sharedeventid, insightstate, eventtime, insighttype, insighteventsource, insighteventname, \
+         insighterrorcode, awsregion, recipientaccountid, insightsource, insightcontext.baselineaverage, \
+         insightcontext.insightaverage, insightcontext.insightduration, insightcontext.attributions FROM {}{}",
+        table_ref(rec),
+        condition.unwrap_or_default()
+    );
+    let batches = engine.context().sql(&sql).await?.collect().await?;
+    summaries(&rec.name, &batches)
 }
 
 /// Start and End rows joined into Insights.

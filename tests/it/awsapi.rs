@@ -2,7 +2,6 @@
 //! with a configured key (tests/aws_api.py).
 
 use std::path::Path;
-use std::time::Duration;
 
 use crate::common::*;
 
@@ -41,28 +40,14 @@ async fn boto3_and_the_aws_cli_run_lake_queries_against_a_local_store() {
     let credentials = tmp.path().join("credentials");
     std::fs::write(&credentials, format!("[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"))
         .expect("write");
-    let mut child = bin()
-        .arg("--store")
-        .arg(tmp.path().join("store"))
-        .args(["serve", "--aws-api", "--aws-addr", "127.0.0.1:0", "--no-flight-sql", "--aws-credentials"])
-        .arg(&credentials)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let child_err = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(child_err).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let url = loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("server start line");
-        if let Some(at) = line.find("http://") {
-            break line[at..].split_whitespace().next().expect("url").to_string();
-        }
-    };
+    let (mut child, url, rx) = spawn_server(
+        bin()
+            .arg("--store")
+            .arg(tmp.path().join("store"))
+            .args(["serve", "--aws-api", "--aws-addr", "127.0.0.1:0", "--no-flight-sql", "--aws-credentials"])
+            .arg(&credentials),
+        "http://",
+    );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/aws_api.py");
     let out = std::process::Command::new("python3")
         .arg(&script)

@@ -146,3 +146,27 @@ pub(crate) fn parquet_column(path: &Path, name: &str) -> Vec<datafusion::arrow::
     let mask = ProjectionMask::columns(builder.parquet_schema(), [name]);
     builder.with_projection(mask).build().expect("reader").map(|b| b.expect("batch").column(0).clone()).collect()
 }
+
+/// A server started as `cmd` with its stderr read on a thread: the child, the URL starting with
+/// `scheme` (`grpc://`, `http://`) from the line announcing it, and the rest of its log lines.
+pub(crate) fn spawn_server(
+    cmd: &mut Command,
+    scheme: &str,
+) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().expect("start the server");
+    let child_err = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(child_err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let url = loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("server start line");
+        if let Some(at) = line.find(scheme) {
+            break line[at..].split_whitespace().next().expect("url").to_string();
+        }
+    };
+    (child, url, rx)
+}

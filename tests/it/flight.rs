@@ -473,28 +473,19 @@ async fn flight_sql_python_clients_end_to_end() {
         logins.iter().map(|(u, p)| (u.len() + 1 + p.len()) % 3).collect();
     assert_eq!(remainders.len(), 3, "credentials of every length mod 3");
     for (n, (user, password)) in logins.into_iter().enumerate() {
-        let mut child = bin()
-            .arg("--store")
-            .arg(tmp.path().join("store"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--user", user, "--password", password])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("serve");
         // The first stderr line names the bound address.
-        let child_err = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(child_err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let url = loop {
-            let line = rx.recv_timeout(Duration::from_secs(60)).expect("server start line");
-            if let Some(at) = line.find("grpc://") {
-                break line[at..].split_whitespace().next().expect("url").to_string();
-            }
-        };
+        let (mut child, url, rx) = spawn_server(
+            bin().arg("--store").arg(tmp.path().join("store")).args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--user",
+                user,
+                "--password",
+                password,
+            ]),
+            "grpc://",
+        );
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flight_adbc.py");
         let mut python = std::process::Command::new("python3");
         python
