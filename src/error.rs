@@ -4,6 +4,7 @@
 
 use std::io;
 
+use crate::detect::DetectError;
 use crate::engine::EngineError;
 use crate::ingest::IngestError;
 use crate::insights::InsightsError;
@@ -25,6 +26,8 @@ pub enum Error {
     /// Boxed: it wraps engine and ingest errors, and `Error` travels in every `Result`.
     #[error(transparent)]
     Insights(Box<InsightsError>),
+    #[error(transparent)]
+    Detect(#[from] DetectError),
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
     #[error("internal error: {0}")]
@@ -48,6 +51,11 @@ impl Error {
                 InsightsError::Engine(e) if e.is_user_error() => 1,
                 _ => 2,
             },
+            Error::Detect(
+                DetectError::Rules(_)
+                | DetectError::Output { .. }
+                | DetectError::Store(StoreError::NotFound(_) | StoreError::Invalid(_)),
+            ) => 1,
             _ => 2,
         }
     }

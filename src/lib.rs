@@ -6,6 +6,7 @@ pub mod allocator;
 pub mod awsapi;
 pub mod cli;
 pub mod demo;
+pub mod detect;
 pub mod engine;
 pub mod error;
 pub mod flight;

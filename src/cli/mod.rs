@@ -1,11 +1,15 @@
 //! The command line: argument definitions (clap derive) and one handler per subcommand.
 //! Results go to stdout, messages and errors to stderr.
 
+pub mod detect;
 pub mod eds;
+pub mod ingest;
 pub mod insights;
 pub mod integrity;
 pub mod investigate;
 pub mod serve;
+
+pub use ingest::IngestArgs;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -15,7 +19,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::demo::{self, GenerateOptions};
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::ingest::{self, IngestOptions};
 use crate::investigate::saved::{self, SavedQuery};
 use crate::output::{self, Format, RunOptions};
 use crate::store::Store;
@@ -75,6 +78,9 @@ Re-running over the same sources adds nothing; events already stored (same event
     /// into an Insights store.
     #[command(subcommand)]
     Insights(insights::InsightsCommand),
+    /// Run Sigma rules (YAML, logsource aws/cloudtrail) over a CloudTrail store: each matching
+    /// event is a finding (rule title, level, ATT&CK tags, time, principal, source IP).
+    Detect(detect::DetectArgs),
 }
 
 #[derive(Debug, Args)]
@@ -135,83 +141,6 @@ pub enum InfoFormat {
     #[value(alias = "text")]
     Table,
     Json,
-}
-
-#[derive(Debug, Args)]
-pub struct IngestArgs {
-    /// Files, folders (walked recursively) or s3://bucket/prefix.
-    #[arg(required = true)]
-    pub sources: Vec<String>,
-    /// Event data store id, name or ARN (default: "default", created if absent).
-    #[arg(long)]
-    pub eds: Option<String>,
-    /// Summary as text (stderr) or JSON (stdout).
-    #[arg(long, value_enum, default_value_t)]
-    pub format: InfoFormat,
-    /// No progress bar even on a terminal.
-    #[arg(long)]
-    pub no_progress: bool,
-    /// Decode threads (default: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Decoded data per commit at most, in MiB: what a run killed at the worst moment does again
-    /// (larger means fewer commits and files). A commit also comes early once 320 MiB wait
-    /// unencoded (input whose days come interleaved), which bounds memory.
-    #[arg(long, env = "TRAILLAKE_COMMIT_MB", default_value_t = ingest::DEFAULT_COMMIT_MB)]
-    pub commit_mb: usize,
-    /// Parquet zstd level (1–22).
-    #[arg(long, default_value_t = 1, hide = true, value_parser = clap::value_parser!(i32).range(1..=22))]
-    pub zstd_level: i32,
-    /// Bloom filters on eventid, access key id and source IP.
-    #[arg(long, hide = true)]
-    pub bloom_filters: bool,
-    /// Validate each log file against the CloudTrail digests among the sources while reading
-    /// it (as `validate-logs` does); a file that fails is quarantined with the reason, and each
-    /// file's status is recorded in the commit (`eds describe` sums them up).
-    #[arg(long)]
-    pub validate: bool,
-    /// With --validate: ingest files that fail validation anyway (their status is recorded).
-    #[arg(long, requires = "validate")]
-    pub allow_invalid: bool,
-    /// With --validate: public keys to check the digests' signatures with (see validate-logs).
-    #[arg(long = "public-key", value_name = "FILE|DIR", requires = "validate")]
-    pub public_keys: Vec<PathBuf>,
-    /// Also store the trail's Insights records (`CloudTrail-Insight/`) in this Insights store
-    /// (`eds create NAME --kind insights`), in the same run.
-    #[arg(long, value_name = "NAME")]
-    pub insights_eds: Option<String>,
-    /// Also store the AWS Config configuration items among the sources (`Config/` history and
-    /// snapshot files) in this store of kind config.
-    #[arg(long, value_name = "NAME")]
-    pub config_eds: Option<String>,
-    /// Also store the events from outside AWS among the sources (`PutAuditEvents` bodies,
-    /// eventData objects) in this store of kind audit.
-    #[arg(long, value_name = "NAME")]
-    pub audit_eds: Option<String>,
-    /// Also store the Audit Manager evidence among the sources in this store of kind evidence.
-    #[arg(long, value_name = "NAME")]
-    pub evidence_eds: Option<String>,
-    /// The channel (a name, or a channel ARN) events from outside AWS arrive on; recorded as
-    /// `metadata.channelARN`, its Region as `awsRegion` (default: a local channel named after
-    /// the store).
-    #[arg(long, value_name = "NAME|ARN")]
-    pub channel: Option<String>,
-}
-
-impl IngestArgs {
-    /// The other stores this run fills, by kind (`--insights-eds`, `--config-eds`, …).
-    fn routed(&self) -> Vec<(crate::schema::Kind, &str)> {
-        use crate::schema::Kind;
-        [
-            (Kind::Insights, &self.insights_eds),
-            (Kind::Config, &self.config_eds),
-            (Kind::Audit, &self.audit_eds),
-            (Kind::Evidence, &self.evidence_eds),
-        ]
-        .into_iter()
-        .filter_map(|(k, name)| name.as_deref().map(|n| (k, n)))
-        .collect()
-    }
 }
 
 #[derive(Debug, Args)]
@@ -292,88 +221,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             let store = Store::open(&cli.store)?;
             eds::run(&store, cmd).await
         }
-        Command::Ingest(a) => {
-            let store = Store::open(&cli.store)?;
-            let writer = ingest::WriterConfig {
-                commit_bytes: a.commit_mb.max(1) * 1024 * 1024,
-                zstd_level: a.zstd_level,
-                bloom_filters: a.bloom_filters,
-                ..Default::default()
-            };
-            let routed = a.routed();
-            for (kind, name) in &routed {
-                let target = store.resolve(name).await?;
-                if target.kind != *kind {
-                    return Err(Error::Usage(format!(
-                        "--{kind}-eds {} holds {} events; it must be a store of kind {kind} \
-                         (`traillake eds create NAME --kind {kind}`)",
-                        target.name, target.kind
-                    )));
-                }
-            }
-            let opts = IngestOptions {
-                threads: a.threads,
-                progress: !a.no_progress,
-                writer,
-                validate: a.validate,
-                allow_invalid: a.allow_invalid,
-                public_keys: crate::keys::PublicKeys::load(&a.public_keys)?,
-                channel: a.channel.clone(),
-                routed: routed.iter().map(|(k, _)| *k).collect(),
-            };
-            let mut reports = vec![ingest::ingest(&store, a.eds.as_deref(), &a.sources, opts.clone()).await?];
-            for (_, name) in &routed {
-                reports.push(ingest::ingest(&store, Some(name), &a.sources, opts.clone()).await?);
-            }
-            for report in &reports {
-                if report.quarantined_records > 20 {
-                    eprintln!(
-                        "… {} more quarantined records (see the quarantine file)",
-                        report.quarantined_records - 20
-                    );
-                }
-                if a.format == InfoFormat::Table {
-                    eprintln!("{}", report.summary());
-                }
-            }
-            // Insights over the store just ingested into, when it is set up for them.
-            let rec = store.resolve(&reports[0].eds_id).await?;
-            // The events are committed whatever happens here: a failed Insights run is reported,
-            // and `traillake insights run` computes them later.
-            let insights = match rec.insight_selectors.is_empty() {
-                true => None,
-                false => {
-                    match crate::insights::run(&store, &rec.id.to_string(), None, &Default::default(), false).await {
-                        Ok(report) => Some(report),
-                        Err(e) => {
-                            eprintln!(
-                            "warning: Insights over {} were not computed: {e}; `traillake insights run {}` computes them later",
-                            rec.name, rec.name
-                        );
-                            None
-                        }
-                    }
-                }
-            };
-            match a.format {
-                InfoFormat::Json => {
-                    let mut v = serde_json::json!(reports[0]);
-                    for ((kind, _), extra) in routed.iter().zip(&reports[1..]) {
-                        v[format!("{kind}Ingest")] = serde_json::json!(extra);
-                    }
-                    if let Some(i) = &insights {
-                        v["insights"] = serde_json::json!(i);
-                    }
-                    print_json(&v)?
-                }
-                InfoFormat::Table => {
-                    if let Some(i) = &insights {
-                        eprintln!("{}", i.summary());
-                    }
-                }
-            }
-            Ok(reports.iter().map(ingest::IngestReport::exit_code).max().unwrap_or(0))
-        }
+        Command::Ingest(a) => ingest::run(&cli.store, a).await,
         Command::Repl(a) => {
             let store = Store::open(&cli.store)?;
             crate::repl::run(&store, crate::repl::ReplOptions { queries_dir: a.queries, history: a.history }).await
@@ -393,6 +241,10 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::ValidateLogs(a) => integrity::validate_logs(a, cli.verbose > 0).await,
         Command::Keys(cmd) => integrity::keys(cmd),
         Command::VerifyQueryResults(a) => integrity::verify_query_results(a),
+        Command::Detect(a) => {
+            let store = Store::open(&cli.store)?;
+            detect::run(&store, a).await
+        }
         Command::Insights(cmd) => {
             let store = Store::open(&cli.store)?;
             insights::run(&store, cmd).await

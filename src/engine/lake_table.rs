@@ -69,9 +69,9 @@ pub(super) struct LakeTable {
     text_refs: Vec<(String, u8)>,
 }
 
-/// The columns computed on read (the original event text and `schema::CHECKSUM_COLUMN`) are
-/// computed from this one.
-const EVENT_JSON_COLUMN: &str = "eventjson";
+// The columns computed on read (the original event text and `schema::CHECKSUM_COLUMN`) are
+// computed from this one.
+use crate::schema::EVENT_TEXT_COLUMN as EVENT_JSON_COLUMN;
 
 impl LakeTable {
     /// The snapshot `table` holds, read through the object store registered as `store_url`.

@@ -10,6 +10,7 @@
 
 pub mod decode;
 pub mod digests;
+pub mod follow;
 mod gunzip;
 pub mod kinds;
 pub mod progress;
@@ -105,6 +106,9 @@ pub struct IngestReport {
     pub quarantine_files: Vec<String>,
     #[serde(skip)]
     pub messages: Vec<String>,
+    /// When the most recently written source read was written (`--follow` reports the lag).
+    #[serde(skip)]
+    pub newest_source: Option<std::time::SystemTime>,
 }
 
 impl IngestReport {
@@ -191,6 +195,14 @@ pub struct IngestOptions {
     /// Kinds of the sources another run takes care of (`ingest --config-eds …`): their
     /// delivery folders are skipped here rather than refused.
     pub routed: Vec<Kind>,
+    /// Sources written less than this long ago are left for a later run (`--follow`: a file
+    /// still being copied in is not read half-written).
+    pub settle: Duration,
+    /// An `s3://` prefix holding nothing lists nothing rather than failing (`--follow`).
+    pub empty_ok: bool,
+    /// Set to stop after the commit under way (Ctrl-C in `--follow`); the sources not yet
+    /// committed are read by the next run.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Ingests `sources` into the EDS named `eds` (or the default EDS): one pass of named steps.
@@ -226,7 +238,9 @@ pub async fn ingest(
         n => n,
     };
     let shape = kinds::ShapeContext::new(options.channel.as_deref().unwrap_or(&rec.name), chrono::Utc::now());
-    let decoded = decode_and_commit(&mut writer, (rec.kind, shape), jobs, threads, counters, plan.validation).await;
+    let stop = options.stop.clone().unwrap_or_default();
+    let decoded =
+        decode_and_commit(&mut writer, (rec.kind, shape), jobs, threads, counters, plan.validation, stop).await;
     feeder.abort();
     decoded?;
     progress.finish();
@@ -313,7 +327,7 @@ async fn plan(
     options: &IngestOptions,
 ) -> Result<Plan, IngestError> {
     let ledger = table::ingested_sources(tbl).await?;
-    let listing = sources::list(sources).await?;
+    let listing = sources::list(sources, options.empty_ok).await?;
     let (validation, digests_invalid) = match options.validate {
         true => validation(&listing.objects, options).await?,
         false => (None, 0),
@@ -328,9 +342,12 @@ async fn plan(
     };
     let mut todo = Vec::new();
     let mut unrouted = std::collections::BTreeSet::new();
+    let settled_before = std::time::SystemTime::now() - options.settle;
     for o in listing.objects {
         if ledger.contains(&o.key) {
             before.sources_already_ingested += 1;
+        } else if !options.settle.is_zero() && o.modified.is_some_and(|m| m > settled_before) {
+            // Still being written, perhaps: the next run reads it.
         } else if o.digest_by_path {
             before.digests_skipped += 1;
         } else if let Some(k) = sources::kind_by_path(&o.key).filter(|&k| other_folder(rec.kind, k)) {
@@ -342,6 +359,7 @@ async fn plan(
             before.sources_other_kind += 1;
         } else {
             before.input_bytes += o.size;
+            before.newest_source = before.newest_source.max(o.modified);
             todo.push(o);
         }
     }
@@ -417,11 +435,12 @@ async fn decode_and_commit(
     threads: usize,
     counters: Arc<progress::Counters>,
     validation: Option<worker::Validation>,
+    stop: Arc<AtomicBool>,
 ) -> Result<(), IngestError> {
     let commit_due = Arc::new(AtomicBool::new(false));
     let sources_left = Arc::new(AtomicBool::new(true));
     let mut idle: Vec<worker::Worker> = Vec::new();
-    while sources_left.load(Ordering::Relaxed) {
+    while sources_left.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
         let generation = Instant::now();
         commit_due.store(false, Ordering::Relaxed);
         let (out_tx, mut out_rx) = mpsc::channel::<worker::ToWriter>(4);
@@ -442,7 +461,7 @@ async fn decode_and_commit(
                 result = Err(e);
                 break;
             }
-            if writer.commit_due() {
+            if writer.commit_due() || stop.load(Ordering::Relaxed) {
                 commit_due.store(true, Ordering::Relaxed);
             }
         }
@@ -477,6 +496,7 @@ fn final_report(mut report: IngestReport, before: IngestReport, started: Instant
     report.digests_invalid = before.digests_invalid;
     report.ignored_files = before.ignored_files;
     report.input_bytes = before.input_bytes;
+    report.newest_source = before.newest_source;
     let elapsed = started.elapsed().max(Duration::from_micros(1));
     report.elapsed_seconds = elapsed.as_secs_f64();
     report.events_per_second = report.events_added as f64 / elapsed.as_secs_f64();

@@ -24,6 +24,8 @@ pub struct SourceObject {
     pub location: SourceLocation,
     /// A CloudTrail digest file by its key layout (`CloudTrail-Digest/`): not read.
     pub digest_by_path: bool,
+    /// When it was last written, if the listing says.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,11 +74,13 @@ fn is_signature_sidecar(name: &str, path: &str) -> bool {
     name.ends_with(".sig") && is_digest_path(path)
 }
 
-pub async fn list(specs: &[String]) -> Result<Listing, IngestError> {
+/// Lists `specs`. With `empty_ok` an `s3://` prefix holding nothing (yet) lists nothing
+/// rather than failing: a follower watches day folders before CloudTrail writes to them.
+pub async fn list(specs: &[String], empty_ok: bool) -> Result<Listing, IngestError> {
     let mut listing = Listing::default();
     for spec in specs {
         if spec.starts_with("s3://") || spec.starts_with("s3a://") {
-            list_s3(spec, &mut listing).await?;
+            list_s3(spec, empty_ok, &mut listing).await?;
         } else {
             list_local(Path::new(spec), true, &mut listing)?;
         }
@@ -158,11 +162,12 @@ fn walk_local(path: &Path, abs: &Path, explicit: bool, out: &mut Listing) -> Res
         display,
         size: meta.len(),
         location: SourceLocation::Local(abs.to_path_buf()),
+        modified: meta.modified().ok(),
     });
     Ok(())
 }
 
-async fn list_s3(spec: &str, out: &mut Listing) -> Result<(), IngestError> {
+async fn list_s3(spec: &str, empty_ok: bool, out: &mut Listing) -> Result<(), IngestError> {
     let url = Url::parse(spec).map_err(|e| IngestError::Source { source_name: spec.into(), reason: e.to_string() })?;
     let bucket = url.host_str().unwrap_or_default().to_string();
     let (store, _) = crate::s3::object_store_for(&url)
@@ -196,9 +201,10 @@ async fn list_s3(spec: &str, out: &mut Listing) -> Result<(), IngestError> {
             display: uri,
             size: m.size,
             location: SourceLocation::S3 { store: Arc::clone(&store), path: m.location },
+            modified: Some(m.last_modified.into()),
         });
     }
-    if !found {
+    if !found && !empty_ok {
         return Err(IngestError::Source { source_name: spec.into(), reason: "no objects under this prefix".into() });
     }
     Ok(())
@@ -340,7 +346,7 @@ mod tests {
         let canonical = real.canonicalize().expect("canonical").join("a.json");
         let key = format!("{}#2", Url::from_file_path(&canonical).expect("url"));
         for named in ["real", "linked", "other", "real/2025/../2025/03/06/a.json", "linked/2025/03/06"] {
-            let listing = list(&[tmp.path().join(named).display().to_string()]).await.expect("list");
+            let listing = list(&[tmp.path().join(named).display().to_string()], false).await.expect("list");
             let keys: Vec<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
             assert_eq!(keys, [key.as_str()], "{named}");
             let display = &listing.objects[0].display;
@@ -375,7 +381,7 @@ mod tests {
         file("AWSLogs/222/CloudTrail/eu-west-1/2025/03/06/222_CloudTrail_eu-west-1_20250306T1200Z_c.json.gz");
         file("notes/events.jsonl");
         file("export/2025/03/06/x.json");
-        let listing = list(&[dir.path().display().to_string()]).await.expect("list");
+        let listing = list(&[dir.path().display().to_string()], false).await.expect("list");
         let names: Vec<&str> =
             listing.objects.iter().map(|o| o.display.rsplit('/').next().unwrap_or_default()).collect();
         assert_eq!(

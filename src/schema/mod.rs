@@ -226,6 +226,8 @@ pub enum Derived {
     EventContext,
 }
 
+/// The column holding each event's text, in the stored encoding (`event_text`).
+pub const EVENT_TEXT_COLUMN: &str = "eventjson";
 /// The column holding `Derived::EventJsonSha256` (computed on read; stored by tables created
 /// before that).
 pub const CHECKSUM_COLUMN: &str = "eventjsonchecksum";

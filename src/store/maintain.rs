@@ -33,11 +33,19 @@ pub struct MaintainOptions {
     pub vacuum_retain: Duration,
     /// Target size of compacted files.
     pub target_file_bytes: u64,
+    /// Days from this one on (`YYYY-MM-DD`) are not compacted: events still arrive for them
+    /// (`ingest --follow` compacts a day once it is quiet).
+    pub compact_before: Option<String>,
 }
 
 impl Default for MaintainOptions {
     fn default() -> Self {
-        Self { now: Utc::now(), vacuum_retain: Duration::hours(1), target_file_bytes: 128 * 1024 * 1024 }
+        Self {
+            now: Utc::now(),
+            vacuum_retain: Duration::hours(1),
+            target_file_bytes: 128 * 1024 * 1024,
+            compact_before: None,
+        }
     }
 }
 
@@ -140,7 +148,8 @@ async fn maintain_one(
     r.expired_events_deleted = before.saturating_sub(after_retention);
 
     // Compaction, one day at a time, sorted by eventtime again so time pruning stays sharp.
-    for day in days_with_several_files(&t)? {
+    let quiet = |day: &String| opts.compact_before.as_ref().is_none_or(|before| day < before);
+    for day in days_with_several_files(&t)?.into_iter().filter(quiet) {
         let filters = [(part.as_str(), FilterOp::Eq, FilterValue::Scalar(day.as_str()))];
         let target = NonZeroU64::new(opts.target_file_bytes).unwrap_or(NonZeroU64::MIN);
         let (t2, metrics) = t

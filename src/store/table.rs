@@ -185,6 +185,58 @@ pub async fn commit_files(table: &DeltaTable) -> Result<std::collections::BTreeM
         .await
 }
 
+/// The data files one ingest commit added, by version.
+#[derive(Debug, Clone)]
+pub struct IngestCommit {
+    pub version: i64,
+    /// Paths relative to the table's root.
+    pub files: Vec<ObjectPath>,
+}
+
+/// The ingest commits after version `after` up to the table's loaded version, oldest first,
+/// with the files each added — the events that are new since `after`. Commits without our
+/// ledger (maintenance rewriting files, retention deleting them) add no new events and are left
+/// out. Reads only those commit files, so a follower asking every few seconds pays for what is new.
+pub async fn ingest_commits_after(table: &DeltaTable, after: i64) -> Result<Vec<IngestCommit>, StoreError> {
+    let Some(head) = table.version() else { return Ok(Vec::new()) };
+    let store = table.log_store().object_store(None);
+    let versions: Vec<i64> = ((after + 1)..=(head as i64)).collect();
+    let commits: Vec<(i64, bytes::Bytes)> = futures::stream::iter(versions)
+        .map(|v| {
+            let store = Arc::clone(&store);
+            async move {
+                let path = ObjectPath::from(format!("_delta_log/{v:020}.json"));
+                Ok::<_, StoreError>((v, store.get(&path).await?.bytes().await?))
+            }
+        })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    Ok(commits
+        .into_iter()
+        .filter(|(_, bytes)| commit_ledger(bytes).is_some())
+        .map(|(version, bytes)| IngestCommit { version, files: added_files(&bytes) })
+        .collect())
+}
+
+/// The `add` actions' paths of a commit file (percent-encoded there, as Delta writes them).
+fn added_files(commit: &[u8]) -> Vec<ObjectPath> {
+    #[derive(Deserialize)]
+    struct AddLine {
+        add: Option<Add>,
+    }
+    #[derive(Deserialize)]
+    struct Add {
+        path: String,
+    }
+    commit
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"{\"add\""))
+        .filter_map(|l| serde_json::from_slice::<AddLine>(l).ok()?.add)
+        .filter_map(|a| ObjectPath::from_url_path(&a.path).ok())
+        .collect()
+}
+
 fn commit_ledger(commit: &[u8]) -> Option<CommitLedger> {
     commit
         .split(|&b| b == b'\n')
@@ -204,5 +256,8 @@ mod tests {
         let l = commit_ledger(commit).expect("ledger");
         assert_eq!(l.sources, vec!["file:///a.json#10".to_string()]);
         assert!(commit_ledger(b"{\"commitInfo\":{\"operation\":\"CREATE TABLE\"}}").is_none());
+        assert_eq!(added_files(commit), vec![ObjectPath::from("x")]);
+        let encoded = br#"{"add":{"path":"calendarday=2026-11-01/part%20a.parquet","size":1}}"#;
+        assert_eq!(added_files(encoded), vec![ObjectPath::from("calendarday=2026-11-01/part a.parquet")]);
     }
 }

@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["allocator", "schema", "tape", "human", "s3", "keys", "rules"],
     &["store"],
     &["ingest", "engine"],
-    &["insights"],
+    &["insights", "detect"],
     &["error"],
     &["output", "investigate"],
     &["demo", "repl", "flight", "awsapi"],

@@ -170,3 +170,13 @@ pub(crate) fn spawn_server(
     };
     (child, url, rx)
 }
+
+/// Whether `python3` can import `module`; else the test is skipped (failed under CI).
+pub(crate) fn python_with(module: &str) -> bool {
+    let ok = std::process::Command::new("python3").args(["-c", &format!("import {module}")]).status();
+    if ok.is_ok_and(|s| s.success()) {
+        return true;
+    }
+    skip_or_fail(&format!("python3 with `{module}` is needed (pip install {module}; .ci/run installs it)"));
+    false
+}

@@ -194,15 +194,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn python_with(module: &str) -> bool {
-    let ok = std::process::Command::new("python3").args(["-c", &format!("import {module}")]).status();
-    if ok.is_ok_and(|s| s.success()) {
-        return true;
-    }
-    skip_or_fail(&format!("python3 with `{module}` is needed (pip install {module}; .ci/run installs it)"));
-    false
-}
-
 #[test]
 fn a_chain_built_by_python_cryptography_validates_and_ours_verifies_there() {
     if !python_with("cryptography") {

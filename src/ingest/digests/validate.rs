@@ -336,7 +336,7 @@ async fn read_whole(o: &SourceObject) -> std::io::Result<WithSignature> {
 impl Catalogue {
     /// Lists `specs` and reads every digest among them.
     pub async fn load(specs: &[String], opts: &ValidateOptions) -> Result<Self, IngestError> {
-        let listing = sources::list(specs).await?;
+        let listing = sources::list(specs, false).await?;
         Self::from_objects(listing.objects, opts).await
     }
 

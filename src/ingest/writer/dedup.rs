@@ -4,12 +4,8 @@
 //! committed days are dropped after a commit and read again if their days come up again.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-#[allow(deprecated)]
-use datafusion::parquet::arrow::async_reader::ParquetObjectReader;
-use datafusion::parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use deltalake::DeltaTable;
 use futures::TryStreamExt;
 use rustc_hash::FxHashSet;
@@ -18,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::days::day_string;
 use crate::ingest::IngestError;
 use crate::schema::{self, event_text::original, event_text::Referenced};
+use crate::store::parquet::read_columns;
 
 /// Dedup keys kept in memory; past this, keys of committed days are dropped and re-read
 /// from the table if those days come up again.
@@ -76,7 +73,7 @@ async fn stored_keys(table: &DeltaTable, day: i32) -> Result<FxHashSet<u128>, In
         let path = object_store::path::Path::from_url_path(&path)
             .map_err(|e| IngestError::Internal(format!("bad file path {path}: {e}")))?;
         let mut without_id = false;
-        for b in read_columns(&store, &path, &["eventid"]).await? {
+        for b in read_columns(&store, &path, &["eventid"]).await?.try_collect::<Vec<_>>().await? {
             if b.column(0).null_count() > 0 {
                 without_id = true;
             } else {
@@ -87,26 +84,12 @@ async fn stored_keys(table: &DeltaTable, day: i32) -> Result<FxHashSet<u128>, In
             // Their key is a hash of the original text, which the stored text refers into.
             let mut columns = vec!["eventid", "eventjson"];
             columns.extend(schema::cloudtrail().text_ref_columns().map(|(name, _)| name));
-            for b in read_columns(&store, &path, &columns).await? {
+            for b in read_columns(&store, &path, &columns).await?.try_collect::<Vec<_>>().await? {
                 keys.extend(event_keys(&b)?);
             }
         }
     }
     Ok(keys)
-}
-
-/// Some columns of one data file.
-async fn read_columns(
-    store: &Arc<dyn object_store::ObjectStore>,
-    path: &object_store::path::Path,
-    names: &[&str],
-) -> Result<Vec<RecordBatch>, IngestError> {
-    // Deprecated upstream in favour of hand-written readers; still the simplest correct one.
-    #[allow(deprecated)]
-    let reader = ParquetObjectReader::new(Arc::clone(store), path.clone());
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
-    let mask = ProjectionMask::columns(builder.parquet_schema(), names.iter().copied());
-    Ok(builder.with_projection(mask).build()?.try_collect().await?)
 }
 
 /// One key per row identifying the event: its `eventID` (a UUID), else a hash of it, else a
@@ -141,6 +124,8 @@ fn hash128(b: &[u8]) -> u128 {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use datafusion::arrow::array::StringArray;
 
     use super::*;
