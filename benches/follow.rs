@@ -37,7 +37,9 @@ fn main() {
         })
         .collect();
     // Delivery order: the stamp in the name (account_CloudTrail_region_YYYYMMDDTHHMMZ_…).
-    files.sort_by_key(|(p, _)| p.file_name().map(|n| n.to_string_lossy().split('_').nth(3).unwrap_or_default().to_string()));
+    files.sort_by_key(|(p, _)| {
+        p.file_name().map(|n| n.to_string_lossy().split('_').nth(3).unwrap_or_default().to_string())
+    });
     let total: u64 = files.iter().map(|(_, n)| n).sum();
     println!("follow: {} files, {total} events delivered at {rate} events/s over ~{seconds}s", files.len());
 

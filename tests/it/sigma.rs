@@ -37,9 +37,11 @@ fn sigmahq_cloudtrail_rules_select_what_pysigma_selects() {
         let id = f["ruleId"].as_str().expect("rule id").to_string();
         ours.entry(id).or_default().insert(f["eventID"].as_str().expect("event id").to_string());
     }
-    let unsupported: Vec<String> = stderr(&o).lines().filter(|l| l.starts_with("unsupported:")).map(str::to_string).collect();
+    let unsupported: Vec<String> =
+        stderr(&o).lines().filter(|l| l.starts_with("unsupported:")).map(str::to_string).collect();
 
-    let reference: serde_json::Value = serde_json::from_slice(&python(&[Path::new("select"), &rules, &events])).expect("json");
+    let reference: serde_json::Value =
+        serde_json::from_slice(&python(&[Path::new("select"), &rules, &events])).expect("json");
     let selected = reference["selected"].as_object().expect("selected");
     let (mut equal, mut differ) = (0, Vec::new());
     for (id, ids) in selected {
@@ -52,7 +54,10 @@ fn sigmahq_cloudtrail_rules_select_what_pysigma_selects() {
             differ.push(format!("{id}: pySigma {} events, traillake {}", theirs.len(), mine.len()));
         }
     }
-    let rule_files = std::fs::read_dir(&rules).expect("rules").filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "yml"))).count();
+    let rule_files = std::fs::read_dir(&rules)
+        .expect("rules")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "yml")))
+        .count();
     let matching = selected.values().filter(|v| v.as_array().is_some_and(|a| !a.is_empty())).count();
     eprintln!(
         "SigmaHQ aws/cloudtrail: {rule_files} rules; traillake compiled {}, unsupported {} {unsupported:?}; pySigma converted {}, \
@@ -66,7 +71,10 @@ fn sigmahq_cloudtrail_rules_select_what_pysigma_selects() {
     assert!(differ.is_empty(), "rules selecting other events than pySigma: {differ:#?}");
     assert!(unsupported.is_empty(), "{unsupported:?}");
     assert_eq!(equal, rule_files, "every rule compared");
-    assert!(matching * 10 >= rule_files * 9, "only {matching} rules select anything: the comparison would prove little");
+    assert!(
+        matching * 10 >= rule_files * 9,
+        "only {matching} rules select anything: the comparison would prove little"
+    );
 }
 
 #[test]
@@ -118,9 +126,9 @@ fn detect_refuses_rules_folders_without_rules_and_stores_of_other_kinds() {
     let o = run(&["detect", "--eds", "cfg"], &store);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("Sigma rules run over CloudTrail events"), "{}", stderr(&o));
-    let o = run(&["eds", "create", "ct"], &store);
+    let o = run(&["eds", "create", "trail"], &store);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&["detect", "--eds", "ct", "--rules", dir.path().to_str().expect("utf8")], &store);
+    let o = run(&["detect", "--eds", "trail", "--rules", dir.path().to_str().expect("utf8")], &store);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no Sigma rules"), "{}", stderr(&o));
 }
