@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 /// Layers, lowest first; the same table as `docs/architecture.md`.
 const LAYERS: &[&[&str]] = &[
-    &["allocator", "schema", "tape", "human", "s3", "keys", "rules"],
-    &["store"],
+    &["allocator", "schema", "tape", "human", "s3", "keys"],
+    &["store", "rules"],
     &["ingest", "engine"],
     &["insights", "detect"],
     &["error"],

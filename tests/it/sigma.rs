@@ -132,3 +132,59 @@ fn detect_refuses_rules_folders_without_rules_and_stores_of_other_kinds() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no Sigma rules"), "{}", stderr(&o));
 }
+
+#[test]
+fn detect_follow_reports_what_each_new_commit_brings_only() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    let trail =
+        |id: &str, t: &str| event(id, t, "StopLogging").replace("ec2.amazonaws.com", "cloudtrail.amazonaws.com");
+    let first = dir.path().join("first.json");
+    write(
+        &first,
+        format!(
+            "{{\"Records\":[{},{}]}}",
+            trail("11111111-1111-4111-8111-111111111111", "2026-11-15T01:00:00Z"),
+            event("22222222-2222-4222-8222-222222222222", "2026-11-15T01:00:01Z", "DescribeInstances")
+        ),
+    );
+    let o = run(&["ingest", first.to_str().expect("utf8"), "--no-progress"], &store);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut child = bin()
+        .arg("--store")
+        .arg(&store)
+        .args(["detect", "--follow", "--interval", "1", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next = || rx.recv_timeout(std::time::Duration::from_secs(30)).expect("a finding within 30 s");
+    let v: serde_json::Value = serde_json::from_str(&next()).expect("json");
+    assert_eq!(v["eventID"], "11111111-1111-4111-8111-111111111111", "the first run covers the store");
+    // A new commit whose time range covers the first StopLogging: only its own is reported.
+    let second = dir.path().join("second.json");
+    write(
+        &second,
+        format!(
+            "{{\"Records\":[{},{}]}}",
+            trail("33333333-3333-4333-8333-333333333333", "2026-11-15T00:59:00Z"),
+            event("44444444-4444-4444-8444-444444444444", "2026-11-15T01:00:05Z", "DescribeInstances")
+        ),
+    );
+    let o = run(&["ingest", second.to_str().expect("utf8"), "--no-progress"], &store);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&next()).expect("json");
+    assert_eq!(v["eventID"], "33333333-3333-4333-8333-333333333333");
+    assert_eq!(v["title"], "CloudTrail logging stopped or trail deleted");
+    assert!(rx.recv_timeout(std::time::Duration::from_secs(3)).is_err(), "the first event is not reported again");
+    let _ = child.kill();
+    let _ = child.wait();
+}
