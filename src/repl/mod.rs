@@ -198,6 +198,16 @@ impl Session<'_> {
     /// Runs one statement; Ctrl-C cancels it. Returns false when the user cancelled (so the
     /// statements after it in the same input do not run).
     async fn run_cancellable(&mut self, sql: &str) -> bool {
+        // Events committed since the last statement (a running `ingest --follow`) are seen.
+        match self.engine.is_current(self.store).await {
+            Ok(true) => {}
+            Ok(false) => {
+                if let Err(e) = self.refresh().await {
+                    report(&e);
+                }
+            }
+            Err(e) => report(&e.into()),
+        }
         let result = tokio::select! {
             r = self.run_sql(sql) => Some(r),
             _ = tokio::signal::ctrl_c() => None,

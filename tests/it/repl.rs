@@ -109,3 +109,30 @@ fn ctrl_c_cancels_a_long_query_and_keeps_the_session() {
     s.send("\x04").expect("ctrl-d");
     s.expect(Eof).expect("ctrl-d exits");
 }
+
+#[test]
+fn a_running_session_sees_events_committed_meanwhile() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let st = fixture_store(tmp.path());
+    let mut s = start(tmp.path(), &st);
+    s.send_line("SELECT count(*) AS n FROM fixture;").expect("send");
+    s.expect(Regex(r"\|\s*10\s*\|")).expect("10 events");
+    s.expect("traillake> ").expect("prompt");
+    // Another process (an `ingest --follow`, say) commits two more.
+    let more = tmp.path().join("more.json");
+    write(
+        &more,
+        format!(
+            "{{\"Records\":[{},{}]}}",
+            event("aaaaaaaa-1111-4111-8111-111111111111", "2026-11-15T01:00:00Z", "RunInstances"),
+            event("aaaaaaaa-2222-4222-8222-222222222222", "2026-11-15T01:00:01Z", "RunInstances")
+        ),
+    );
+    let out = run(&["ingest", more.to_str().expect("path"), "--eds", "fixture", "--no-progress"], &st);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    s.send_line("SELECT count(*) AS n FROM fixture;").expect("send");
+    s.expect(Regex(r"\|\s*12\s*\|")).expect("the next statement sees 12 events, without \\refresh");
+    s.expect("traillake> ").expect("prompt");
+    s.send_line("\\q").expect("quit");
+    s.expect(Eof).expect("exits");
+}
