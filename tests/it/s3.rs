@@ -194,3 +194,73 @@ async fn validate_logs_reads_signatures_from_s3_object_metadata() {
     assert_eq!(digests.len() as u64, g.digests);
     assert!(digests.iter().all(|d| d["signature"] == "valid" && d["verdict"] == "valid"), "{rep}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_an_s3_prefix_as_cloudtrail_delivers_into_day_folders() {
+    let Some((_moto, endpoint)) = start_moto() else { return };
+    let bucket = "follow-bucket";
+    let s3 = new_bucket(&endpoint, bucket);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let st = tmp.path().join("store");
+    let now = chrono::Utc::now();
+    let folder = |day: chrono::DateTime<chrono::Utc>| {
+        format!("AWSLogs/111122223333/CloudTrail/us-east-1/{}/", day.format("%Y/%m/%d"))
+    };
+    let put = |key: String, ids: Vec<&'static str>| {
+        let s3 = s3.clone();
+        async move {
+            let records: Vec<String> = ids.iter().map(|id| event(id, "2026-11-15T01:00:00Z", "RunInstances")).collect();
+            let body = format!("{{\"Records\":[{}]}}", records.join(","));
+            s3.put(&ObjectPath::from(key), PutPayload::from(body.into_bytes())).await.expect("put");
+        }
+    };
+    put(format!("{}111122223333_CloudTrail_us-east-1_a.json", folder(now)), vec!["f0000000-0000-4000-8000-000000000001"]).await;
+    let mut follower = bin()
+        .arg("--store")
+        .arg(&st)
+        .args(["ingest", &format!("s3://{bucket}/AWSLogs/"), "--follow", "--interval", "1s", "--no-progress"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // Never the network: instance-metadata endpoints at a closed loopback port.
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the follower");
+    let wait_for = |n: i64| {
+        let started = Instant::now();
+        loop {
+            let o = run(&["query", "SELECT count(*) AS n FROM \"default\"", "--format", "csv"], &st);
+            if stdout(&o).lines().nth(1).and_then(|l| l.trim().parse::<i64>().ok()) == Some(n) {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "no {n} events after a minute: {}", stdout(&o));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    wait_for(1);
+    // Delivered later into today's and yesterday's folders: found by the day-folder listings.
+    put(
+        format!("{}111122223333_CloudTrail_us-east-1_b.json", folder(now)),
+        vec!["f0000000-0000-4000-8000-000000000002", "f0000000-0000-4000-8000-000000000003"],
+    )
+    .await;
+    wait_for(3);
+    put(
+        format!("{}111122223333_CloudTrail_us-east-1_c.json", folder(now - chrono::Duration::days(1))),
+        vec!["f0000000-0000-4000-8000-000000000004"],
+    )
+    .await;
+    wait_for(4);
+    let term = Command::new("kill").args(["-TERM", &follower.id().to_string()]).status().expect("kill");
+    assert!(term.success());
+    let status = follower.wait().expect("wait");
+    let mut err = String::new();
+    if let Some(mut e) = follower.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("+2 events"), "a status line per pass: {err}");
+}
