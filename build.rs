@@ -1,5 +1,6 @@
-//! Embeds the investigation library (`queries/*.sql`) and the starter Sigma rules
-//! (`rules/*.yml`) in the binary, so an installed `traillake` has them without the repository.
+//! Embeds the investigation library (`queries/*.sql`), the starter Sigma rules (`rules/*.yml`)
+//! and the dashboards (`dashboards/*.json`) in the binary, so an installed `traillake` has them
+//! without the repository.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 fn main() {
     embed("queries", "sql", "BUILTIN_QUERIES", "builtin_queries.rs");
     embed("rules", "yml", "BUILTIN_SIGMA_RULES", "builtin_rules.rs");
+    embed("dashboards", "json", "BUILTIN_DASHBOARDS", "builtin_dashboards.rs");
 }
 
 /// Writes `OUT_DIR/<out>`: `pub const <name>: &[(&str, &str)]`, (file name, text) of every

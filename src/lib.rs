@@ -5,6 +5,7 @@
 pub mod allocator;
 pub mod awsapi;
 pub mod cli;
+pub mod dashboards;
 pub mod demo;
 pub mod detect;
 pub mod engine;

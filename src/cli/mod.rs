@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod insights;
 pub mod integrity;
 pub mod investigate;
+pub mod report;
 pub mod serve;
 
 pub use ingest::IngestArgs;
@@ -81,6 +82,10 @@ Re-running over the same sources adds nothing; events already stored (same event
     /// Run Sigma rules (YAML, logsource aws/cloudtrail) over a CloudTrail store: each matching
     /// event is a finding (rule title, level, ATT&CK tags, time, principal, source IP).
     Detect(detect::DetectArgs),
+    /// Write dashboards (Lake's managed dashboards' content as widgets: overview, management
+    /// and data events, errors and denied access, console sign-ins, IAM) over a time range
+    /// into one self-contained HTML file that opens offline.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +246,10 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::ValidateLogs(a) => integrity::validate_logs(a, cli.verbose > 0).await,
         Command::Keys(cmd) => integrity::keys(cmd),
         Command::VerifyQueryResults(a) => integrity::verify_query_results(a),
+        Command::Report(a) => {
+            let store = Store::open(&cli.store)?;
+            report::run(&store, a).await
+        }
         Command::Detect(a) => {
             let store = Store::open(&cli.store)?;
             detect::run(&store, a).await

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["insights", "detect"],
     &["error"],
     &["output", "investigate"],
-    &["demo", "repl", "flight", "awsapi"],
+    &["demo", "repl", "flight", "awsapi", "dashboards"],
     &["cli"],
 ];
 

@@ -5,6 +5,7 @@ mod awsapi;
 mod cli;
 mod common;
 mod crash;
+mod dashboards;
 mod detect;
 mod flight;
 mod formats;

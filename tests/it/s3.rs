@@ -214,7 +214,11 @@ async fn follow_an_s3_prefix_as_cloudtrail_delivers_into_day_folders() {
             s3.put(&ObjectPath::from(key), PutPayload::from(body.into_bytes())).await.expect("put");
         }
     };
-    put(format!("{}111122223333_CloudTrail_us-east-1_a.json", folder(now)), vec!["f0000000-0000-4000-8000-000000000001"]).await;
+    put(
+        format!("{}111122223333_CloudTrail_us-east-1_a.json", folder(now)),
+        vec!["f0000000-0000-4000-8000-000000000001"],
+    )
+    .await;
     let mut follower = bin()
         .arg("--store")
         .arg(&st)

@@ -1,0 +1,116 @@
+//! `traillake report`: dashboards (and saved investigations) over a time range, as one
+//! self-contained HTML file.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::dashboards::{self, report, Range};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::investigate::saved::DefaultStores;
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The CloudTrail event data store the widgets read (`{{eds}}`; default: the default store).
+    #[arg(long)]
+    pub eds: Option<String>,
+    /// Start of the time range (RFC 3339 or YYYY-MM-DD; default: 7 days before --until).
+    #[arg(long, value_parser = super::investigate::parse_time)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// End of the time range (default: the newest event in the store).
+    #[arg(long, value_parser = super::investigate::parse_time)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Dashboards to include by name (repeatable; default: all). `--dashboard list` lists them.
+    #[arg(long = "dashboard", value_name = "NAME")]
+    pub dashboards: Vec<String>,
+    /// More dashboards (*.json in Lake's widget shape; one named like a built-in replaces it).
+    #[arg(long, value_name = "DIR")]
+    pub dashboards_dir: Option<PathBuf>,
+    /// The HTML file to write.
+    #[arg(short = 'o', long = "output", default_value = "report.html")]
+    pub output: PathBuf,
+}
+
+pub async fn run(store: &Store, a: ReportArgs) -> Result<i32, Error> {
+    let all = dashboards::load(a.dashboards_dir.as_deref())?;
+    if a.dashboards.iter().any(|d| d == "list") {
+        for d in &all {
+            println!("{:<26} {:>2} widgets  {}", d.name, d.widgets.len(), d.title);
+        }
+        return Ok(0);
+    }
+    let chosen: Vec<&dashboards::Dashboard> = match a.dashboards.is_empty() {
+        true => all.iter().collect(),
+        false => a
+            .dashboards
+            .iter()
+            .map(|name| {
+                all.iter().find(|d| d.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
+                    let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
+                    Error::Usage(format!("no dashboard named {name}; there are: {}", names.join(", ")))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let rec = match &a.eds {
+        Some(k) => store.resolve(k).await?,
+        None => store.default_eds().await?.ok_or_else(|| Error::Usage("no event data store; give --eds".into()))?,
+    };
+    let stores = DefaultStores { eds: Some(rec.id.to_string()), ..DefaultStores::of(store).await? };
+    let engine = Engine::open(store).await?;
+    let until = match a.until {
+        Some(t) => t,
+        None => newest_event(&engine, &rec)?.unwrap_or_else(chrono::Utc::now),
+    };
+    let range = Range { start: a.since.unwrap_or(until - chrono::Duration::days(7)), end: until };
+    if range.start >= range.end {
+        return Err(Error::Usage("--since must be before --until".into()));
+    }
+    let mut rendered = Vec::new();
+    let mut failed = 0;
+    for d in chosen {
+        let widgets = dashboards::run(&engine, d, &range, &stores).await;
+        for w in widgets.iter().filter(|w| w.error.is_some()) {
+            failed += 1;
+            eprintln!("widget {:?} of {}: {}", w.title, d.name, w.error.as_deref().unwrap_or_default());
+        }
+        rendered.push(report::RenderedDashboard {
+            name: d.name.clone(),
+            title: d.title.clone(),
+            description: d.description.clone(),
+            widgets,
+        });
+    }
+    let widgets: usize = rendered.iter().map(|d| d.widgets.len()).sum();
+    let doc = report::Report {
+        store: rec.name.clone(),
+        range,
+        generated: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        dashboards: rendered,
+    };
+    std::fs::write(&a.output, report::html(&doc))
+        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", a.output.display())))?;
+    eprintln!(
+        "wrote {} ({} dashboards, {widgets} widgets, {} to {}){}",
+        a.output.display(),
+        doc.dashboards.len(),
+        range.start.format("%Y-%m-%d %H:%M"),
+        range.end.format("%Y-%m-%d %H:%M UTC"),
+        if failed > 0 { format!("; {failed} widgets failed") } else { String::new() }
+    );
+    Ok(if failed > 0 { 2 } else { 0 })
+}
+
+/// The newest `eventTime` in the store, from the table statistics.
+fn newest_event(
+    engine: &Engine,
+    rec: &crate::store::EdsRecord,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
+    let figures = engine.figures()?;
+    let last = figures.iter().find(|(r, _)| r.id == rec.id).and_then(|(_, f)| f.last_event.clone());
+    Ok(last
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc) + chrono::Duration::seconds(1)))
+}
