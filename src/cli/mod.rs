@@ -86,6 +86,9 @@ Re-running over the same sources adds nothing; events already stored (same event
     /// and data events, errors and denied access, console sign-ins, IAM) over a time range
     /// into one self-contained HTML file that opens offline.
     Report(report::ReportArgs),
+    /// Serve the dashboards as a local web page: time-range picker, refresh, charts, the events
+    /// behind a bar or slice on a click.
+    Dashboard(report::DashboardArgs),
 }
 
 #[derive(Debug, Args)]
@@ -246,6 +249,10 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::ValidateLogs(a) => integrity::validate_logs(a, cli.verbose > 0).await,
         Command::Keys(cmd) => integrity::keys(cmd),
         Command::VerifyQueryResults(a) => integrity::verify_query_results(a),
+        Command::Dashboard(a) => {
+            let store = Store::open(&cli.store)?;
+            report::dashboard(&store, a).await
+        }
         Command::Report(a) => {
             let store = Store::open(&cli.store)?;
             report::run(&store, a).await

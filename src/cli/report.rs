@@ -114,3 +114,49 @@ fn newest_event(
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&chrono::Utc) + chrono::Duration::seconds(1)))
 }
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// The CloudTrail event data store the widgets read (`{{eds}}`; default: the default store).
+    #[arg(long)]
+    pub eds: Option<String>,
+    /// Where to listen (loopback by default; another address needs --user/--password or --token).
+    #[arg(long, env = "TRAILLAKE_DASHBOARD_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// More dashboards (*.json in Lake's widget shape; one named like a built-in replaces it).
+    #[arg(long, value_name = "DIR")]
+    pub dashboards_dir: Option<PathBuf>,
+    /// HTTP Basic user (with --password).
+    #[arg(long, env = "TRAILLAKE_USER", requires = "password", conflicts_with = "token")]
+    pub user: Option<String>,
+    #[arg(long, env = "TRAILLAKE_PASSWORD", requires = "user", hide_env_values = true)]
+    pub password: Option<String>,
+    /// A bearer token (`Authorization: Bearer …`).
+    #[arg(long, env = "TRAILLAKE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Serve a non-loopback address without authentication.
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
+}
+
+pub async fn dashboard(store: &Store, a: DashboardArgs) -> Result<i32, Error> {
+    use crate::dashboards::server::{self, Auth, Options};
+    let all = dashboards::load(a.dashboards_dir.as_deref())?;
+    let rec = match &a.eds {
+        Some(k) => store.resolve(k).await?,
+        None => store.default_eds().await?.ok_or_else(|| Error::Usage("no event data store; give --eds".into()))?,
+    };
+    let auth = match (a.user, a.password, a.token) {
+        (Some(user), Some(password), _) => Auth::Basic { user, password },
+        (_, _, Some(token)) => Auth::Token(token),
+        _ => Auth::Open,
+    };
+    let options = Options { addr: a.addr, auth, allow_unauthenticated: a.allow_unauthenticated };
+    let running = server::start(store.clone(), rec.clone(), all, options).await?;
+    eprintln!("traillake dashboards of {} on {} ; Ctrl-C stops it", rec.name, running.url());
+    tokio::select! {
+        _ = running.wait() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(0)
+}

@@ -4,9 +4,11 @@
 //! (`View`: LineChart, BarChart, StackedBarChart, PieChart, Table, Number), its `Title` and
 //! columns (`XAxisColumn`, `YAxisColumn`, `SeriesColumn`, `FilterColumn`). Store placeholders
 //! (`{{eds}}`, `{{insights_eds}}`, …) as saved queries have them. Widgets run concurrently
-//! (`run`); `report` renders the results into one self-contained HTML file.
+//! (`run`); `report` renders the results into one self-contained HTML file, `server` serves
+//! them as a live page.
 
 pub mod report;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -190,7 +192,7 @@ pub async fn run(engine: &Engine, d: &Dashboard, range: &Range, stores: &Default
 }
 
 /// The result's column names and its rows as JSON.
-async fn rows_of(engine: &Engine, sql: &str) -> Result<(Vec<String>, serde_json::Value), String> {
+pub(crate) async fn rows_of(engine: &Engine, sql: &str) -> Result<(Vec<String>, serde_json::Value), String> {
     let df = engine.query(sql).await.map_err(|e| e.to_string())?;
     let columns = df.schema().fields().iter().map(|f| f.name().clone()).collect();
     let batches = df.collect().await.map_err(|e| e.to_string())?;

@@ -1,9 +1,9 @@
-// Draws every widget of the report (data in #report-data) with Apache ECharts, as SVG so the
-// page's DOM shows what was drawn. Each widget's element gets data-rendered="true" once drawn.
+// Draws dashboards' widget results with Apache ECharts, as SVG so the page's DOM shows what was
+// drawn; each widget's element is marked data-rendered once drawn. The report calls it on the
+// data it embeds (#report-data); the dashboard page on what /api/dashboard answers, with
+// `onPick(dashboard, widget index, value)` for clicks on bars, points and slices.
 (function () {
   "use strict";
-  var report = JSON.parse(document.getElementById("report-data").textContent);
-  var main = document.getElementById("dashboards");
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -57,6 +57,14 @@
     base.xAxis = { type: "category", data: categories,
                    axisLabel: { formatter: label, rotate: categories.length > 6 ? 30 : 0, hideOverlap: true } };
     base.yAxis = { type: "value" };
+    // Long names (ARNs, user agents) read better on horizontal bars, shortened from the left.
+    var longest = categories.reduce(function (a, c) { return Math.max(a, c.length); }, 0);
+    if (w.view === "BarChart" && !p.SeriesColumn && longest > 18) {
+      var shorten = function (v) { v = String(v); return v.length > 42 ? "…" + v.slice(v.length - 41) : v; };
+      base.yAxis = { type: "category", data: categories, inverse: true, axisLabel: { formatter: shorten } };
+      base.xAxis = { type: "value" };
+      base.grid.left = 10;
+    }
     var kind = w.view === "LineChart" ? "line" : "bar";
     if (p.SeriesColumn) {
       var s = column(rows, p.SeriesColumn), names = [];
@@ -75,6 +83,7 @@
     return base;
   }
 
+  function draw(report, main, onPick) {
   report.dashboards.forEach(function (d) {
     var section = el("section", "dashboard");
     section.appendChild(el("h2", null, d.title));
@@ -82,7 +91,7 @@
     var grid = el("div", "grid");
     section.appendChild(grid);
     main.appendChild(section);
-    d.widgets.forEach(function (w) {
+    d.widgets.forEach(function (w, index) {
       var card = el("article", "widget widget-" + w.view);
       card.setAttribute("data-title", w.title);
       card.appendChild(el("h3", null, w.title));
@@ -111,9 +120,16 @@
         body.appendChild(chart);
         var c = echarts.init(chart, null, { renderer: "svg", width: 520, height: 300 });
         c.setOption(option(w));
+        if (onPick) c.on("click", function (params) { onPick(d.name, index, params.name); });
       }
       card.setAttribute("data-rendered", "true");
     });
   });
   document.body.setAttribute("data-widgets", String(document.querySelectorAll("[data-rendered=true]").length));
+  }
+
+  window.traillakeDraw = draw;
+  window.traillakeTable = table;
+  var embedded = document.getElementById("report-data");
+  if (embedded) draw(JSON.parse(embedded.textContent), document.getElementById("dashboards"));
 })();

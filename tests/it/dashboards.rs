@@ -34,7 +34,10 @@ fn chromium() -> Option<&'static str> {
 
 /// Loads `page` in headless Chromium: the DOM after scripts ran, and the console messages.
 fn browse(browser: &str, page: &Path, screenshot: Option<&Path>) -> (String, Vec<String>) {
-    let url = format!("file://{}", page.display());
+    browse_url(browser, &format!("file://{}", page.display()), screenshot)
+}
+
+fn browse_url(browser: &str, url: &str, screenshot: Option<&Path>) -> (String, Vec<String>) {
     let mut cmd = Command::new(browser);
     cmd.args([
         "--headless",
@@ -48,7 +51,7 @@ fn browse(browser: &str, page: &Path, screenshot: Option<&Path>) -> (String, Vec
         Some(shot) => cmd.arg("--window-size=1300,2600").arg(format!("--screenshot={}", shot.display())),
         None => cmd.arg("--dump-dom"),
     };
-    let o = cmd.arg(&url).output().expect("run chromium");
+    let o = cmd.arg(url).output().expect("run chromium");
     let console =
         String::from_utf8_lossy(&o.stderr).lines().filter(|l| l.contains(":CONSOLE")).map(str::to_string).collect();
     (String::from_utf8_lossy(&o.stdout).into_owned(), console)
@@ -130,4 +133,98 @@ fn reports_refuse_unknown_dashboards_and_bad_widgets() {
     let o = run(&["report", "--dashboards-dir", mine.to_str().expect("utf8")], &store);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("widget 1 (t): 1 '?' marks but 2 QueryParameters"), "{}", stderr(&o));
+}
+
+/// GET `path` from `base` (`http://host:port/`) with optional headers: status and body.
+fn http_get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    let mut req = format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_dashboard_page_draws_widgets_follows_the_time_range_and_opens_the_events_behind_a_bar() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(demo_store(dir.path()));
+    let store = dir.path().join("store");
+    let mut cmd = bin();
+    cmd.arg("--store").arg(&store).args(["dashboard", "--eds", "demo", "--addr", "127.0.0.1:0"]);
+    let (mut server, url, _log) = spawn_server(&mut cmd, "http://");
+
+    let (status, body) = http_get(&url, "api/dashboards", &[]);
+    assert_eq!(status, 200, "{body}");
+    let info: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(info["dashboards"][0]["name"], "overview");
+    assert!(info["lastEvent"].as_str().is_some(), "the store's newest event");
+    let week = "start=2026-11-09T00:00:00Z&end=2026-11-17T00:00:00Z";
+    let (status, body) = http_get(&url, &format!("api/dashboard?name=overview&{week}"), &[]);
+    assert_eq!(status, 200, "{body}");
+    let d: serde_json::Value = serde_json::from_str(&body).expect("json");
+    for w in d["widgets"].as_array().expect("widgets") {
+        let q = run(&["query", w["sql"].as_str().expect("sql"), "--format", "json"], &store);
+        let rows: serde_json::Value = serde_json::from_str(stdout(&q).trim()).expect("rows");
+        assert_eq!(rows, w["rows"], "{}", w["title"]);
+    }
+    let (status, body) =
+        http_get(&url, &format!("api/events?name=overview&widget=2&value=s3.amazonaws.com&{week}"), &[]);
+    assert_eq!(status, 200, "{body}");
+    let ev: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let rows = ev["rows"].as_array().expect("rows");
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["eventsource"] == "s3.amazonaws.com"), "{body}");
+    assert_eq!(http_get(&url, "api/dashboard?name=nope&start=x&end=y", &[]).0, 404);
+    assert_eq!(http_get(&url, "api/dashboard?name=overview&start=x&end=y", &[]).0, 400);
+
+    if let Some(browser) = chromium() {
+        // The range in the URL (as the picker sets it) changes the numbers.
+        let number = |hash: &str| {
+            let (dom, console) = browse_url(browser, &format!("{url}#{hash}"), None);
+            assert!(console.is_empty(), "console messages: {console:#?}");
+            assert_eq!(drawn(&dom), 8, "every overview widget drawn");
+            let at = dom.find("class=\"number\">").expect("the Events number") + "class=\"number\">".len();
+            dom[at..].split('<').next().expect("number").to_string()
+        };
+        let whole = number(&format!("dashboard=overview&{week}"));
+        let one_day = number("dashboard=overview&start=2026-11-15T00:00:00Z&end=2026-11-16T00:00:00Z");
+        assert_ne!(whole, one_day, "the time range changes the numbers");
+        // A click on a bar (the same handler, run from the URL) opens its events.
+        let (dom, console) =
+            browse_url(browser, &format!("{url}#dashboard=overview&{week}&pick=2:s3.amazonaws.com"), None);
+        assert!(console.is_empty(), "{console:?}");
+        assert!(dom.contains("data-events=\"") && !dom.contains("data-events=\"0\""), "the events panel opened");
+        let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+        browse_url(browser, &format!("{url}#dashboard=overview&{week}"), Some(&shot));
+        assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000), "screenshot at {}", shot.display());
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn the_dashboard_asks_for_credentials_when_given_and_refuses_an_open_network_address() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    assert!(run(&["eds", "create", "trail"], &store).status.success());
+    let mut cmd = bin();
+    cmd.arg("--store").arg(&store).args(["dashboard", "--addr", "127.0.0.1:0", "--token", "s3cret-token"]);
+    let (mut server, url, _log) = spawn_server(&mut cmd, "http://");
+    assert_eq!(http_get(&url, "api/dashboards", &[]).0, 401);
+    assert_eq!(http_get(&url, "", &[("Authorization", "Bearer wrong")]).0, 401);
+    assert_eq!(http_get(&url, "api/dashboards", &[("Authorization", "Bearer s3cret-token")]).0, 200);
+    let _ = server.kill();
+    let _ = server.wait();
+    let o = run(&["dashboard", "--addr", "0.0.0.0:0"], &store);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("give --user and --password, or --token"), "{}", stderr(&o));
 }
