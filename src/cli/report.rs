@@ -28,6 +28,10 @@ pub struct ReportArgs {
     /// More dashboards (*.json in Lake's widget shape; one named like a built-in replaces it).
     #[arg(long, value_name = "DIR")]
     pub dashboards_dir: Option<PathBuf>,
+    /// Also the results of these saved investigations (`traillake queries list`), with their
+    /// parameters' defaults (repeatable).
+    #[arg(long = "investigation", value_name = "NAME")]
+    pub investigations: Vec<String>,
     /// The HTML file to write.
     #[arg(short = 'o', long = "output", default_value = "report.html")]
     pub output: PathBuf,
@@ -41,8 +45,14 @@ pub async fn run(store: &Store, a: ReportArgs) -> Result<i32, Error> {
         }
         return Ok(0);
     }
+    let rec = match &a.eds {
+        Some(k) => store.resolve(k).await?,
+        None => store.default_eds().await?.ok_or_else(|| Error::Usage("no event data store; give --eds".into()))?,
+    };
+    let stores = DefaultStores { eds: Some(rec.id.to_string()), ..DefaultStores::of(store).await? };
     let chosen: Vec<&dashboards::Dashboard> = match a.dashboards.is_empty() {
-        true => all.iter().collect(),
+        // All that can run here (the Insights dashboard needs an Insights store).
+        true => all.iter().filter(|d| dashboards::unavailable(d, &stores).is_none()).collect(),
         false => a
             .dashboards
             .iter()
@@ -54,11 +64,17 @@ pub async fn run(store: &Store, a: ReportArgs) -> Result<i32, Error> {
             })
             .collect::<Result<_, _>>()?,
     };
-    let rec = match &a.eds {
-        Some(k) => store.resolve(k).await?,
-        None => store.default_eds().await?.ok_or_else(|| Error::Usage("no event data store; give --eds".into()))?,
-    };
-    let stores = DefaultStores { eds: Some(rec.id.to_string()), ..DefaultStores::of(store).await? };
+    for d in &chosen {
+        if let Some(why) = dashboards::unavailable(d, &stores) {
+            return Err(Error::Usage(format!("dashboard {}: {why}", d.name)));
+        }
+    }
+    let library = crate::investigate::library::Library::open(None).map_err(|e| Error::Usage(e.to_string()))?;
+    let investigations = a
+        .investigations
+        .iter()
+        .map(|name| library.get(name).map_err(|e| Error::Usage(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
     let engine = Engine::open(store).await?;
     let until = match a.until {
         Some(t) => t,
@@ -80,6 +96,20 @@ pub async fn run(store: &Store, a: ReportArgs) -> Result<i32, Error> {
             name: d.name.clone(),
             title: d.title.clone(),
             description: d.description.clone(),
+            widgets,
+        });
+    }
+    if !investigations.is_empty() {
+        let runs = investigations.iter().map(|entry| dashboards::investigation(&engine, entry, &stores));
+        let widgets = futures::future::join_all(runs).await;
+        for w in widgets.iter().filter(|w| w.error.is_some()) {
+            failed += 1;
+            eprintln!("investigation {}: {}", w.title, w.error.as_deref().unwrap_or_default());
+        }
+        rendered.push(report::RenderedDashboard {
+            name: "investigations".into(),
+            title: "Investigations".into(),
+            description: "Saved investigations, run with their parameters' defaults.".into(),
             widgets,
         });
     }

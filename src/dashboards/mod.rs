@@ -109,6 +109,46 @@ pub fn load(dir: Option<&Path>) -> Result<Vec<Dashboard>, Error> {
     Ok(all)
 }
 
+/// Why `d` cannot run here (a widget names a store of a kind the store does not have, as the
+/// Insights dashboard without an Insights store), if it cannot.
+pub fn unavailable(d: &Dashboard, stores: &DefaultStores) -> Option<String> {
+    let now = Utc::now();
+    let range = Range { start: now - chrono::Duration::days(1), end: now };
+    d.widgets.iter().find_map(|w| widget_sql(w, &range, stores).err()).map(|e| e.to_string())
+}
+
+/// A saved investigation run as a table widget (`report --investigation NAME`), with its
+/// parameters' defaults.
+pub async fn investigation(
+    engine: &Engine,
+    entry: &crate::investigate::library::Entry,
+    stores: &DefaultStores,
+) -> WidgetResult {
+    let started = std::time::Instant::now();
+    let sql = entry.query.render(&BTreeMap::new(), stores).map_err(|e| e.to_string());
+    let outcome = match &sql {
+        Ok(sql) => rows_of(engine, sql).await,
+        Err(e) => Err(e.clone()),
+    };
+    let (columns, rows, error) = match outcome {
+        Ok((c, r)) => (c, r, None),
+        Err(e) => (Vec::new(), serde_json::Value::Array(Vec::new()), Some(e)),
+    };
+    WidgetResult {
+        title: entry.name.clone(),
+        view: "Table".into(),
+        properties: BTreeMap::from([
+            ("View".to_string(), "Table".to_string()),
+            ("Title".to_string(), entry.name.clone()),
+        ]),
+        sql: sql.unwrap_or_default(),
+        columns,
+        rows,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        error,
+    }
+}
+
 /// The time range widgets are run over.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Range {

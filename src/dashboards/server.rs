@@ -80,6 +80,9 @@ pub async fn start(
         )));
     }
     let stores = DefaultStores { eds: Some(eds.id.to_string()), ..DefaultStores::of(&store).await? };
+    // Those that can run here (the Insights dashboard needs an Insights store).
+    let dashboards: Vec<Dashboard> =
+        dashboards.into_iter().filter(|d| super::unavailable(d, &stores).is_none()).collect();
     let engine = Engine::open(&store).await?;
     let page = PAGE
         .replace("{{STYLE}}", include_str!("report.css"))

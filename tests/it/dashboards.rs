@@ -64,14 +64,28 @@ fn a_report_draws_every_widget_with_the_numbers_query_gives() {
     rt.block_on(demo_store(dir.path()));
     let store = dir.path().join("store");
     let html_path = dir.path().join("report.html");
-    let o = run(&["report", "--eds", "demo", "-o", html_path.to_str().expect("utf8")], &store);
+    let o = run(
+        &[
+            "report",
+            "--eds",
+            "demo",
+            "--investigation",
+            "console-logins-without-mfa",
+            "-o",
+            html_path.to_str().expect("utf8"),
+        ],
+        &store,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let html = std::fs::read_to_string(&html_path).expect("report");
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "nothing fetched from the network");
     let data = report_data(&html);
     let dashboards = data["dashboards"].as_array().expect("dashboards");
     assert_eq!(dashboards[0]["name"], "overview");
-    assert!(dashboards.len() >= 6);
+    let names: Vec<&str> = dashboards.iter().filter_map(|d| d["name"].as_str()).collect();
+    assert!(names.contains(&"insights"), "the demo has an Insights store: {names:?}");
+    assert_eq!(names.last(), Some(&"investigations"));
+    assert!(dashboards.len() >= 8);
     let mut widgets = 0;
     let mut with_rows = 0;
     for d in dashboards {
@@ -121,6 +135,9 @@ fn reports_refuse_unknown_dashboards_and_bad_widgets() {
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("store");
     assert!(run(&["eds", "create", "trail"], &store).status.success());
+    let o = run(&["report", "--dashboard", "insights"], &store);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("dashboard insights: no event data store of kind insights"), "{}", stderr(&o));
     let o = run(&["report", "--dashboard", "nope"], &store);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no dashboard named nope; there are: overview"), "{}", stderr(&o));
