@@ -73,5 +73,6 @@ fn main() {
         best_page = best_page.min(secs);
     }
     let _ = server.kill();
+    let _ = server.wait();
     println!("overview page in headless Chromium (its start included): best {best_page:.3}s");
 }
