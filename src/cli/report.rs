@@ -32,9 +32,19 @@ pub struct ReportArgs {
     /// parameters' defaults (repeatable).
     #[arg(long = "investigation", value_name = "NAME")]
     pub investigations: Vec<String>,
-    /// The HTML file to write.
+    /// html: one self-contained file; md: Markdown, with each chart an SVG file in
+    /// `<output stem>-charts/` beside it.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+    /// The file to write.
     #[arg(short = 'o', long = "output", default_value = "report.html")]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Md,
 }
 
 pub async fn run(store: &Store, a: ReportArgs) -> Result<i32, Error> {
@@ -120,8 +130,24 @@ pub async fn run(store: &Store, a: ReportArgs) -> Result<i32, Error> {
         generated: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         dashboards: rendered,
     };
-    std::fs::write(&a.output, report::html(&doc))
-        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", a.output.display())))?;
+    let write = |path: &std::path::Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))
+    };
+    match a.format {
+        ReportFormat::Html => write(&a.output, &report::html(&doc))?,
+        ReportFormat::Md => {
+            let stem =
+                a.output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
+            let charts_dir = format!("{stem}-charts");
+            let (md, charts) = report::markdown(&doc, &charts_dir);
+            let dir = a.output.with_file_name(&charts_dir);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::Usage(format!("cannot create {}: {e}", dir.display())))?;
+            for (file, svg) in &charts {
+                write(&dir.join(file), svg)?;
+            }
+            write(&a.output, &md)?;
+        }
+    }
     eprintln!(
         "wrote {} ({} dashboards, {widgets} widgets, {} to {}){}",
         a.output.display(),

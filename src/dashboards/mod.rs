@@ -9,6 +9,7 @@
 
 pub mod report;
 pub mod server;
+pub mod svg;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -51,3 +51,73 @@ pub fn html(report: &Report) -> String {
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
+
+/// The report as Markdown: tables and numbers inline, each chart an SVG file named in
+/// `charts` (file name, content), linked from `charts_dir` (relative to the Markdown file).
+pub fn markdown(report: &Report, charts_dir: &str) -> (String, Vec<(String, String)>) {
+    let mut md = format!(
+        "# traillake report — {}\n\n{} to {} · generated {}\n",
+        report.store,
+        report.range.start.format("%Y-%m-%d %H:%M"),
+        report.range.end.format("%Y-%m-%d %H:%M UTC"),
+        report.generated
+    );
+    let mut charts = Vec::new();
+    for d in &report.dashboards {
+        md.push_str(&format!("\n## {}\n\n{}\n", d.title, d.description));
+        for w in &d.widgets {
+            md.push_str(&format!("\n### {}\n\n", w.title));
+            if let Some(e) = &w.error {
+                md.push_str(&format!("Error: {e}\n"));
+                continue;
+            }
+            let rows = w.rows.as_array().cloned().unwrap_or_default();
+            match (w.view.as_str(), super::svg::chart(w)) {
+                ("Number", _) => {
+                    let v = rows.first().and_then(|r| w.columns.first().map(|c| r[c].to_string())).unwrap_or_default();
+                    md.push_str(&format!("**{v}**\n"));
+                }
+                ("Table", _) | (_, None) => md.push_str(&table(&w.columns, &rows)),
+                (_, Some(svg)) => {
+                    let file = format!("{:02}-{}.svg", charts.len() + 1, slug(&w.title));
+                    md.push_str(&format!("![{}]({charts_dir}/{file})\n", w.title));
+                    charts.push((file, svg));
+                }
+            }
+            md.push_str(&format!(
+                "\n<details><summary>SQL ({} rows, {} ms)</summary>\n\n```sql\n{}\n```\n</details>\n",
+                rows.len(),
+                w.elapsed_ms,
+                w.sql
+            ));
+        }
+    }
+    (md, charts)
+}
+
+/// A Markdown table of at most 50 rows.
+fn table(columns: &[String], rows: &[serde_json::Value]) -> String {
+    if rows.is_empty() {
+        return "(no rows)\n".into();
+    }
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.replace('|', "\\|"),
+        serde_json::Value::Null => String::new(),
+        v => v.to_string().replace('|', "\\|"),
+    };
+    let mut t = format!("| {} |\n|{}\n", columns.join(" | "), " --- |".repeat(columns.len()));
+    for r in rows.iter().take(50) {
+        let cells: Vec<String> = columns.iter().map(|c| cell(&r[c])).collect();
+        t.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    if rows.len() > 50 {
+        t.push_str(&format!("\n… {} more rows\n", rows.len() - 50));
+    }
+    t
+}
+
+fn slug(title: &str) -> String {
+    let s: String =
+        title.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
+}

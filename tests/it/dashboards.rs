@@ -245,3 +245,43 @@ fn the_dashboard_asks_for_credentials_when_given_and_refuses_an_open_network_add
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("give --user and --password, or --token"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_markdown_report_links_an_svg_per_chart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    let trail = dir.path().join("t.json");
+    let events: Vec<String> = (0..12)
+        .map(|i| {
+            event(
+                &format!("0000000{i:x}-1111-4111-8111-111111111111"),
+                &format!("2026-11-15T0{}:00:00Z", i % 4),
+                "RunInstances",
+            )
+        })
+        .collect();
+    write(&trail, format!("{{\"Records\":[{}]}}", events.join(",")));
+    assert!(run(&["ingest", trail.to_str().expect("utf8"), "--no-progress"], &store).status.success());
+    let md = dir.path().join("out").join("incident.md");
+    std::fs::create_dir_all(md.parent().expect("parent")).expect("mkdir");
+    let o = run(&["report", "--dashboard", "overview", "--format", "md", "-o", md.to_str().expect("utf8")], &store);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&md).expect("markdown");
+    assert!(text.contains("### Events\n\n**12**"), "{text}");
+    let links: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("!["))
+        .filter_map(|l| l.split("](").nth(1))
+        .map(|l| l.trim_end_matches(')'))
+        .collect();
+    assert_eq!(links.len(), 6, "the overview's six charts: {text}");
+    for link in links {
+        assert!(link.starts_with("incident-charts/"), "{link}");
+        let svg = std::fs::read_to_string(md.parent().expect("dir").join(link)).expect("chart file");
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && svg.trim_end().ends_with("</svg>"),
+            "{svg}"
+        );
+    }
+    assert!(text.contains("| eventsource | eventname | events |"), "the table widget as a Markdown table: {text}");
+}
