@@ -61,7 +61,14 @@ fn main() {
     for round in 0..rounds {
         let t = Instant::now();
         let o = Command::new("chromium")
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=30000", "--dump-dom"])
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--virtual-time-budget=30000",
+                "--dump-dom",
+            ])
             .arg(format!("{url}#dashboard=overview"))
             .stderr(Stdio::null())
             .output()
