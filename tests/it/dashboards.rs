@@ -43,6 +43,7 @@ fn browse_url(browser: &str, url: &str, screenshot: Option<&Path>) -> (String, V
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
+        "--disable-dev-shm-usage",
         "--virtual-time-budget=10000",
         "--enable-logging=stderr",
         "--v=0",
