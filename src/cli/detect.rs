@@ -67,7 +67,7 @@ pub async fn run(store: &Store, a: DetectArgs) -> Result<i32, Error> {
     let mut version = table::open(store, &rec).await?.version().map_or(-1, |v| v as i64);
     let engine = Engine::open(store).await?;
     let window = Window { since: a.since, until: None };
-    let findings = run_rules(&engine, &rules, &rec, window, None).await?;
+    let (findings, failed) = run_rules(&engine, &rules, &rec, window, None).await;
     print(&findings, a.format, !a.follow);
     if a.format == InfoFormat::Table {
         eprintln!(
@@ -79,7 +79,8 @@ pub async fn run(store: &Store, a: DetectArgs) -> Result<i32, Error> {
         );
     }
     if !a.follow {
-        return Ok(0);
+        // A rule that compiled but did not run is a fault of ours, not of the rule's author.
+        return Ok(if failed > 0 { 2 } else { 0 });
     }
     loop {
         tokio::select! {
@@ -101,7 +102,7 @@ pub async fn run(store: &Store, a: DetectArgs) -> Result<i32, Error> {
             until: chrono::DateTime::from_timestamp_micros(hi),
         };
         let engine = Engine::open(store).await?;
-        let findings = run_rules(&engine, &rules, &rec, window, Some(&ids)).await?;
+        let (findings, _) = run_rules(&engine, &rules, &rec, window, Some(&ids)).await;
         print(&findings, a.format, false);
     }
 }
@@ -118,21 +119,27 @@ fn report_unsupported(files: &[RuleFile]) -> Vec<crate::rules::sigma::SigmaRule>
     rules
 }
 
-/// Every rule's findings (only events in `only`, when given), in event-time order.
+/// Every rule's findings (only events in `only`, when given), in event-time order, and how
+/// many rules failed to run (each said on stderr; the others still run).
 async fn run_rules(
     engine: &Engine,
     rules: &[crate::rules::sigma::SigmaRule],
     rec: &EdsRecord,
     window: Window,
     only: Option<&std::collections::HashSet<String>>,
-) -> Result<Vec<Finding>, Error> {
-    let mut all = Vec::new();
+) -> (Vec<Finding>, usize) {
+    let (mut all, mut failed) = (Vec::new(), 0);
     for rule in rules {
-        let found = sigma::run(engine, rule, rec, window).await?;
-        all.extend(found.into_iter().filter(|f| only.is_none_or(|ids| ids.contains(&f.event_id))));
+        match sigma::run(engine, rule, rec, window).await {
+            Ok(found) => all.extend(found.into_iter().filter(|f| only.is_none_or(|ids| ids.contains(&f.event_id)))),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}");
+            }
+        }
     }
     all.sort_by(|a, b| (&a.event_time, &a.event_id, &a.title).cmp(&(&b.event_time, &b.event_id, &b.title)));
-    Ok(all)
+    (all, failed)
 }
 
 fn print(findings: &[Finding], format: InfoFormat, headers_when_empty: bool) {
