@@ -318,6 +318,7 @@ async fn follow(
             }
         };
         let committed = std::time::SystemTime::now();
+        crate::allocator::release_unused();
         opts.progress = false;
         let insights = insights_after(store, &reports[0]).await?;
         let alerts = match alerter.as_mut() {
