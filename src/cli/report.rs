@@ -182,17 +182,8 @@ pub struct DashboardArgs {
     /// More dashboards (*.json in Lake's widget shape; one named like a built-in replaces it).
     #[arg(long, value_name = "DIR")]
     pub dashboards_dir: Option<PathBuf>,
-    /// HTTP Basic user (with --password).
-    #[arg(long, env = "TRAILLAKE_USER", requires = "password", conflicts_with = "token")]
-    pub user: Option<String>,
-    #[arg(long, env = "TRAILLAKE_PASSWORD", requires = "user", hide_env_values = true)]
-    pub password: Option<String>,
-    /// A bearer token (`Authorization: Bearer …`).
-    #[arg(long, env = "TRAILLAKE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Serve a non-loopback address without authentication.
-    #[arg(long)]
-    pub allow_unauthenticated: bool,
+    #[command(flatten)]
+    pub credentials: super::serve::CredentialArgs,
 }
 
 pub async fn dashboard(store: &Store, a: DashboardArgs) -> Result<i32, Error> {
@@ -202,12 +193,13 @@ pub async fn dashboard(store: &Store, a: DashboardArgs) -> Result<i32, Error> {
         Some(k) => store.resolve(k).await?,
         None => store.default_eds().await?.ok_or_else(|| Error::Usage("no event data store; give --eds".into()))?,
     };
-    let auth = match (a.user, a.password, a.token) {
+    let c = a.credentials;
+    let auth = match (c.user, c.password, c.token) {
         (Some(user), Some(password), _) => Auth::Basic { user, password },
         (_, _, Some(token)) => Auth::Token(token),
         _ => Auth::Open,
     };
-    let options = Options { addr: a.addr, auth, allow_unauthenticated: a.allow_unauthenticated };
+    let options = Options { addr: a.addr, auth, allow_unauthenticated: c.allow_unauthenticated };
     let running = server::start(store.clone(), rec.clone(), all, options).await?;
     eprintln!("traillake dashboards of {} on {} ; Ctrl-C stops it", rec.name, running.url());
     tokio::select! {

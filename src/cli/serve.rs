@@ -20,24 +20,14 @@ pub struct ServeArgs {
     /// Address to listen on. Only loopback is served without authentication.
     #[arg(long, env = "TRAILLAKE_ADDR", default_value = "127.0.0.1:50051")]
     pub addr: SocketAddr,
-    /// User name clients authenticate with (Basic credentials, exchanged for a bearer token).
-    #[arg(long, env = "TRAILLAKE_USER", requires = "password", conflicts_with = "token")]
-    pub user: Option<String>,
-    /// Password for --user.
-    #[arg(long, env = "TRAILLAKE_PASSWORD", requires = "user", hide_env_values = true)]
-    pub password: Option<String>,
-    /// A fixed bearer token clients send instead of a user and password.
-    #[arg(long, env = "TRAILLAKE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
     /// TLS certificate chain (PEM); with --tls-key the endpoint speaks grpc+tls.
     #[arg(long, env = "TRAILLAKE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
     #[arg(long, env = "TRAILLAKE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Serve a non-loopback address without authentication (only on a trusted network).
-    #[arg(long)]
-    pub allow_unauthenticated: bool,
     /// Seconds a query may run before it is stopped.
     #[arg(long, env = "TRAILLAKE_QUERY_TIMEOUT", default_value_t = 300)]
     pub query_timeout: u64,
@@ -81,9 +71,27 @@ pub enum CompatArg {
     Grafana,
 }
 
+/// Who may connect to a server (`serve`, `dashboard`): a user and password, or a bearer token;
+/// none only on loopback unless `--allow-unauthenticated`.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// User name clients authenticate with (HTTP Basic; Flight SQL exchanges it for a bearer token).
+    #[arg(long, env = "TRAILLAKE_USER", requires = "password", conflicts_with = "token")]
+    pub user: Option<String>,
+    /// Password for --user.
+    #[arg(long, env = "TRAILLAKE_PASSWORD", requires = "user", hide_env_values = true)]
+    pub password: Option<String>,
+    /// A fixed bearer token clients send instead of a user and password.
+    #[arg(long, env = "TRAILLAKE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Serve a non-loopback address without authentication (only on a trusted network).
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
+}
+
 pub(crate) async fn serve(store_spec: &str, a: ServeArgs) -> Result<i32, Error> {
     let store = Store::open(store_spec)?;
-    let auth = match (a.user, a.password, a.token) {
+    let auth = match (a.credentials.user, a.credentials.password, a.credentials.token) {
         (Some(user), Some(password), None) => AuthConfig::Password { user, password },
         (None, None, Some(token)) => AuthConfig::Token(token),
         (None, None, None) => AuthConfig::None,
@@ -112,7 +120,7 @@ pub(crate) async fn serve(store_spec: &str, a: ServeArgs) -> Result<i32, Error> 
         tls,
         limits,
         compat,
-        allow_unauthenticated: a.allow_unauthenticated,
+        allow_unauthenticated: a.credentials.allow_unauthenticated,
     };
     let aws = match a.aws_api {
         false => None,
@@ -124,7 +132,7 @@ pub(crate) async fn serve(store_spec: &str, a: ServeArgs) -> Result<i32, Error> 
             let options = crate::awsapi::AwsApiOptions {
                 addr: a.aws_addr,
                 keys,
-                allow_unauthenticated: a.allow_unauthenticated,
+                allow_unauthenticated: a.credentials.allow_unauthenticated,
                 results_ttl: Duration::from_secs(a.aws_results_hours.max(1) * 3600),
                 query_timeout: Duration::from_secs(a.query_timeout.max(1)),
             };

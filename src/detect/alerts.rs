@@ -298,14 +298,17 @@ impl Sink {
     }
 
     fn write(&mut self, line: &str) -> Result<(), DetectError> {
-        let (w, path): (&mut dyn Write, &str) = match self {
-            Sink::Stdout(w) => (w, "stdout"),
-            Sink::File { path, file } => (file, path.to_str().unwrap_or("the alerts file")),
+        let written = match self {
+            Sink::Stdout(w) => w.write_all(line.as_bytes()).and_then(|_| w.write_all(b"\n")),
+            Sink::File { file, .. } => file.write_all(line.as_bytes()).and_then(|_| file.write_all(b"\n")),
         };
-        let path = path.to_string();
-        w.write_all(line.as_bytes())
-            .and_then(|_| w.write_all(b"\n"))
-            .map_err(|e| DetectError::Output { path, reason: e.to_string() })
+        written.map_err(|e| {
+            let path = match self {
+                Sink::Stdout(_) => "stdout".to_string(),
+                Sink::File { path, .. } => path.display().to_string(),
+            };
+            DetectError::Output { path, reason: e.to_string() }
+        })
     }
 
     /// Flushes (and syncs a file); a file's path and new length.

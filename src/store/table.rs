@@ -175,14 +175,15 @@ pub async fn commit_files(table: &DeltaTable) -> Result<std::collections::BTreeM
         })
         .try_collect()
         .await?;
-    futures::stream::iter(commits)
-        .map(|(v, p)| {
-            let store = Arc::clone(&store);
-            async move { Ok::<_, StoreError>((v, store.get(&p).await?.bytes().await?)) }
-        })
-        .buffer_unordered(16)
-        .try_collect()
-        .await
+    futures::stream::iter(commits).map(|(v, p)| read_commit(&store, v, p)).buffer_unordered(16).try_collect().await
+}
+
+async fn read_commit(
+    store: &Arc<dyn object_store::ObjectStore>,
+    version: i64,
+    path: ObjectPath,
+) -> Result<(i64, bytes::Bytes), StoreError> {
+    Ok((version, store.get(&path).await?.bytes().await?))
 }
 
 /// The data files one ingest commit added, by version.
@@ -202,13 +203,7 @@ pub async fn ingest_commits_after(table: &DeltaTable, after: i64) -> Result<Vec<
     let store = table.log_store().object_store(None);
     let versions: Vec<i64> = ((after + 1)..=(head as i64)).collect();
     let commits: Vec<(i64, bytes::Bytes)> = futures::stream::iter(versions)
-        .map(|v| {
-            let store = Arc::clone(&store);
-            async move {
-                let path = ObjectPath::from(format!("_delta_log/{v:020}.json"));
-                Ok::<_, StoreError>((v, store.get(&path).await?.bytes().await?))
-            }
-        })
+        .map(|v| read_commit(&store, v, ObjectPath::from(format!("_delta_log/{v:020}.json"))))
         .buffered(16)
         .try_collect()
         .await?;
