@@ -26,7 +26,7 @@ pub struct ReportArgs {
     #[arg(long = "dashboard", value_name = "NAME")]
     pub dashboards: Vec<String>,
     /// More dashboards (*.json in Lake's widget shape; one named like a built-in replaces it).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long = "dashboards", visible_alias = "dashboards-dir", value_name = "DIR")]
     pub dashboards_dir: Option<PathBuf>,
     /// Also the results of these saved investigations (`traillake queries list`), with their
     /// parameters' defaults (repeatable).
@@ -180,7 +180,7 @@ pub struct DashboardArgs {
     #[arg(long, env = "TRAILLAKE_DASHBOARD_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
     /// More dashboards (*.json in Lake's widget shape; one named like a built-in replaces it).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long = "dashboards", visible_alias = "dashboards-dir", value_name = "DIR")]
     pub dashboards_dir: Option<PathBuf>,
     #[command(flatten)]
     pub credentials: super::serve::CredentialArgs,

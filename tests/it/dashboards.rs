@@ -148,7 +148,7 @@ fn reports_refuse_unknown_dashboards_and_bad_widgets() {
         &mine.join("x.json"),
         r#"{"Name": "x", "Widgets": [{"QueryStatement": "SELECT 1 FROM {{eds}} WHERE eventTime > '?'", "QueryParameters": ["$StartTime$", "$EndTime$"], "ViewProperties": {"View": "Table", "Title": "t"}}]}"#,
     );
-    let o = run(&["report", "--dashboards-dir", mine.to_str().expect("utf8")], &store);
+    let o = run(&["report", "--dashboards", mine.to_str().expect("utf8")], &store);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("widget 1 (t): 1 '?' marks but 2 QueryParameters"), "{}", stderr(&o));
 }
